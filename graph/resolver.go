@@ -1,0 +1,35 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+
+	"itemsrv/auth"
+	"itemsrv/db"
+	"itemsrv/external"
+	"itemsrv/items"
+)
+
+// Resolver holds the dependencies of the resolvers. It is built once by main
+// and never regenerated.
+type Resolver struct {
+	Store    *db.Store
+	Upstream *external.Client
+	Log      *slog.Logger
+}
+
+// owner is the owner of the caller's items.
+func owner(ctx context.Context) string { return auth.FromContext(ctx).Subject }
+
+// errForbidden is returned for a mutation by a caller without the write scope.
+var errForbidden = &items.Error{Code: items.CodeForbidden, Message: "this operation needs the " + auth.WriteScope + " scope"}
+
+// writer returns the caller's owner when the caller may mutate items. The
+// check comes before any lookup, so a read-only caller learns nothing.
+func writer(ctx context.Context) (string, error) {
+	p := auth.FromContext(ctx)
+	if !p.CanWrite() {
+		return "", errForbidden
+	}
+	return p.Subject, nil
+}

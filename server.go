@@ -1,0 +1,164 @@
+// Command itemsrv is the Items GraphQL server: settings, wiring and the HTTP
+// server with graceful shutdown. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
+
+	"itemsrv/config"
+	"itemsrv/db"
+	"itemsrv/external"
+	"itemsrv/graph"
+	"itemsrv/requestid"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := config.LoadDotEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "itemsrv:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, os.Getenv, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "itemsrv:", err)
+		var se settingsError
+		if errors.As(err, &se) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// settingsError marks a start refused for a bad setting.
+type settingsError struct{ error }
+
+func (e settingsError) Unwrap() error { return e.error }
+
+// run serves until ctx is done, then shuts down gracefully. ready, when not
+// nil, receives the address the server listens on.
+func run(ctx context.Context, getenv func(string) string, stderr io.Writer, ready func(addr string)) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return settingsError{err}
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+
+	database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DatabaseMaxConns})
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	defer database.Close()
+	database.Log(log)
+	applied, err := database.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrated the database", "applied", applied)
+	}
+	store := db.NewStore(database)
+
+	upstream, err := external.New(external.Config{
+		BaseURL:          cfg.ExternalAPIURL,
+		Timeout:          cfg.ExternalTimeout,
+		MaxRetries:       cfg.ExternalMaxRetries,
+		RetryWait:        cfg.ExternalRetryWait,
+		RetryMaxWait:     cfg.ExternalRetryMaxWait,
+		BreakerThreshold: cfg.ExternalBreakerThresh,
+		BreakerCooldown:  cfg.ExternalBreakerCooldwn,
+		CacheTTL:         cfg.ExternalCacheTTL,
+		Logger:           log,
+	})
+	if err != nil {
+		return settingsError{fmt.Errorf("EXTERNAL_API_URL: %w", err)}
+	}
+
+	resolver := &graph.Resolver{Store: store, Upstream: upstream, Log: log}
+	gql := graph.NewHandler(resolver, graph.Options{
+		ComplexityLimit: cfg.ComplexityLimit,
+		Introspection:   cfg.Introspection,
+		AllowedOrigins:  cfg.CORSAllowedOrigins,
+		Log:             log,
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, resolver.LoadersMiddleware(gql)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := database.Ping(pctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "database unavailable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	if cfg.Playground {
+		mux.Handle("GET /{$}", playground.Handler("Items API", "/graphql",
+			playground.WithGraphiqlEnablePluginExplorer(true)))
+	}
+
+	handler := requestid.Middleware(logRequests(log, corsHandler(cfg.CORSAllowedOrigins).Handler(mux)))
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	if err != nil {
+		return fmt.Errorf("PORT: listen: %w", err)
+	}
+	addr := ln.Addr().String()
+	log.Info("serving", "addr", addr, "graphql", "/graphql", "playground", cfg.Playground)
+	if ready != nil {
+		ready(addr)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown did not finish in time", "err", err)
+		srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func corsHandler(origins []string) *cors.Cors {
+	return cors.New(cors.Options{
+		AllowedOrigins:   origins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:   []string{"*"},
+		ExposedHeaders:   []string{requestid.Header},
+		AllowCredentials: false,
+		MaxAge:           600,
+	})
+}
