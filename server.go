@@ -20,6 +20,7 @@ import (
 
 	"itemsrv/config"
 	"itemsrv/db"
+	"itemsrv/events"
 	"itemsrv/external"
 	"itemsrv/graph"
 	"itemsrv/requestid"
@@ -71,6 +72,38 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	}
 	store := db.NewStore(database)
 
+	// Committed events reach this process's subscribers through the
+	// broker: from PostgreSQL's NOTIFY (so every process sharing the
+	// database sees them), or straight from the store on SQLite.
+	broker := events.NewBroker(events.Options{Logger: log})
+	defer broker.Close()
+	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopListening()
+	if database.Engine == db.Postgres {
+		listener, err := database.NewListener(broker.Publish, db.ListenerOptions{
+			Logger: log,
+			OnListen: func(resumed bool) {
+				if resumed {
+					// Events committed while the listener was away are
+					// lost: tell subscribers to subscribe again.
+					broker.EndAll(events.ErrEventsLost)
+				}
+			},
+		})
+		if err != nil {
+			return err
+		}
+		go listener.Run(listenCtx)
+		select {
+		case <-listener.Ready():
+		case <-time.After(10 * time.Second):
+			log.Warn("the event listener is not connected yet; subscriptions start receiving once it is")
+		case <-ctx.Done():
+		}
+	} else {
+		store.OnCommit(broker.Publish)
+	}
+
 	upstream, err := external.New(external.Config{
 		BaseURL:          cfg.ExternalAPIURL,
 		Timeout:          cfg.ExternalTimeout,
@@ -86,7 +119,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		return settingsError{fmt.Errorf("EXTERNAL_API_URL: %w", err)}
 	}
 
-	resolver := &graph.Resolver{Store: store, Upstream: upstream, Log: log}
+	resolver := &graph.Resolver{Store: store, Upstream: upstream, Broker: broker, Log: log}
 	gql := graph.NewHandler(resolver, graph.Options{
 		ComplexityLimit: cfg.ComplexityLimit,
 		Introspection:   cfg.Introspection,
@@ -142,6 +175,8 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	// Subscriptions end first, cleanly: each gets its complete message.
+	broker.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

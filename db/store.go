@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -60,6 +61,10 @@ type Store struct {
 	db *DB
 	// publish receives committed events on SQLite, where there is no NOTIFY.
 	publish func(items.Event)
+	// writeMu keeps SQLite's events in commit order: a write and its
+	// publication happen under it. SQLite has one writer, so it costs no
+	// concurrency.
+	writeMu sync.Mutex
 }
 
 // NewStore returns the item store of d.
@@ -92,6 +97,8 @@ func (s *Store) writeReturning(ctx context.Context, q writeQuery, evType items.E
 				NotifyChannel, string(evType)).
 			Scan(ctx, dest)
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	if err := q.Scan(ctx, dest); err != nil {
 		return err
 	}

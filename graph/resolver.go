@@ -6,6 +6,7 @@ import (
 
 	"itemsrv/auth"
 	"itemsrv/db"
+	"itemsrv/events"
 	"itemsrv/external"
 	"itemsrv/items"
 )
@@ -15,7 +16,9 @@ import (
 type Resolver struct {
 	Store    *db.Store
 	Upstream *external.Client
-	Log      *slog.Logger
+	// Broker delivers committed item events to subscriptions.
+	Broker *events.Broker
+	Log    *slog.Logger
 }
 
 // owner is the owner of the caller's items.

@@ -44,14 +44,7 @@ func (r *itemConnectionResolver) TotalCount(ctx context.Context, obj *model.Item
 }
 
 func (r *itemEventResolver) Item(ctx context.Context, obj *model.ItemEvent) (*items.Item, error) {
-	if obj.Type == model.ItemEventTypeDeleted {
-		return nil, nil
-	}
-	it, err := r.Store.GetItem(ctx, obj.Event.Owner, obj.Event.ID)
-	if items.ErrorCode(err) == items.CodeNotFound {
-		return nil, nil
-	}
-	return it, err
+	return r.eventItem(ctx, obj.Event)
 }
 
 func (r *mutationResolver) CreateItem(ctx context.Context, input model.CreateItemInput) (*items.Item, error) {
