@@ -79,8 +79,7 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	srv.AddTransport(ws)
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(HTTP{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](o.QueryCacheSize))
 	if o.Introspection {
