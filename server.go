@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/rs/cors"
 
 	"itemsrv/config"
@@ -23,6 +22,7 @@ import (
 	"itemsrv/events"
 	"itemsrv/external"
 	"itemsrv/graph"
+	"itemsrv/playground"
 	"itemsrv/requestid"
 )
 
@@ -145,8 +145,14 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		io.WriteString(w, "ok\n")
 	})
 	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Items API", "/graphql",
-			playground.WithGraphiqlEnablePluginExplorer(true)))
+		page, err := playground.New("/graphql", cfg.PlaygroundAssetDir)
+		if err != nil {
+			return settingsError{fmt.Errorf("GRAPHQL_PLAYGROUND_ASSETS_DIR: %w", err)}
+		}
+		mux.Handle("GET /{$}", page)
+		if cfg.PlaygroundAssetDir != "" {
+			mux.Handle("GET "+playground.AssetsPath, page)
+		}
 	}
 
 	handler := requestid.Middleware(logRequests(log, corsHandler(cfg.CORSAllowedOrigins).Handler(mux)))
