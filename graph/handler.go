@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	coderws "github.com/coder/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"itemsrv/graph/generated"
 	"itemsrv/graph/model"
@@ -30,6 +32,9 @@ type Options struct {
 	// WebsocketInit authenticates a socket at connection_init; nil accepts
 	// every socket.
 	WebsocketInit transport.WebsocketInitFunc
+	// InitTimeout closes a socket that has not sent connection_init within
+	// it (default 10s).
+	InitTimeout time.Duration
 	// QueryCacheSize and APQCacheSize bound the parsed-document cache and
 	// the automatic persisted queries cache (entries).
 	QueryCacheSize, APQCacheSize int
@@ -68,11 +73,14 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	if o.APQCacheSize <= 0 {
 		o.APQCacheSize = 1000
 	}
+	if o.InitTimeout <= 0 {
+		o.InitTimeout = 10 * time.Second
+	}
 	srv := handler.New(generated.NewExecutableSchema(r.Config()))
 
 	ws := transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
-		InitTimeout:           10 * time.Second,
+		InitTimeout:           o.InitTimeout,
 		InitFunc:              o.WebsocketInit,
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: acceptOptions(o.AllowedOrigins)},
 	}
@@ -84,8 +92,10 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](o.QueryCacheSize))
 	if o.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(refuseIntrospection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](o.APQCacheSize)})
+	srv.Use(persistedQueries{extension.AutomaticPersistedQuery{Cache: lru.New[string](o.APQCacheSize)}})
 	if o.ComplexityLimit > 0 {
 		srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	}
@@ -109,4 +119,71 @@ func acceptOptions(allowed []string) coderws.AcceptOptions {
 		}
 	}
 	return coderws.AcceptOptions{OriginPatterns: patterns}
+}
+
+// persistedQueries is gqlgen's automatic persisted queries (Apollo's
+// protocol) whose refusals all carry a code: a hash that does not match its
+// query, or malformed persistedQuery data, is BAD_REQUEST, as Apollo's own
+// server answers.
+type persistedQueries struct {
+	extension.AutomaticPersistedQuery
+}
+
+func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *graphql.RawParams) *gqlerror.Error {
+	err := p.AutomaticPersistedQuery.MutateOperationParameters(ctx, raw)
+	if err != nil {
+		if code, _ := err.Extensions["code"].(string); code == "" {
+			errcode.Set(err, codeBadRequest)
+		}
+	}
+	return err
+}
+
+// refuseIntrospection refuses __schema and __type before anything runs,
+// with GRAPHQL_VALIDATION_FAILED, when introspection is off; gqlgen alone
+// would answer them with a code-less error that reads as an internal one.
+// __typename stays allowed.
+type refuseIntrospection struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = refuseIntrospection{}
+
+func (refuseIntrospection) ExtensionName() string { return "RefuseIntrospection" }
+
+func (refuseIntrospection) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (refuseIntrospection) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation != nil && introspects(oc.Operation.SelectionSet, map[string]bool{}) {
+		err := gqlerror.Errorf("introspection is disabled on this server")
+		errcode.Set(err, errcode.ValidationFailed)
+		return err
+	}
+	return nil
+}
+
+// introspects reports whether set selects __schema or __type, looking
+// through fragments (each fragment once).
+func introspects(set ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" || introspects(s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.InlineFragment:
+			if introspects(s.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && !seen[s.Name] {
+				seen[s.Name] = true
+				if introspects(s.Definition.SelectionSet, seen) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

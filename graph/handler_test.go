@@ -2,13 +2,16 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"github.com/uptrace/bun"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,15 +19,18 @@ import (
 	"itemsrv/db/dbtest"
 	"itemsrv/external"
 	"itemsrv/jsonplaceholder"
+	"itemsrv/requestid"
 )
 
 // harness serves the real GraphQL handler over HTTP on a real database, with
 // the JSONPlaceholder stand-in as its upstream.
 type harness struct {
-	URL  string
-	DB   *db.DB
-	Fake *jsonplaceholder.Fake
-	Log  *syncBuffer
+	URL string
+	DB  *db.DB
+	// Queries counts the SQL statements run since the harness started.
+	Queries *queryCounter
+	Fake    *jsonplaceholder.Fake
+	Log     *syncBuffer
 }
 
 // syncBuffer is a log sink that tests read while the server writes.
@@ -52,6 +58,8 @@ func newHarness(t *testing.T, d *db.DB, o Options) *harness {
 	if d == nil {
 		d = dbtest.Open(t, dbtest.SQLiteURL(t))
 	}
+	qc := &queryCounter{}
+	d.Bun.AddQueryHook(qc)
 	upstream, fake := jsonplaceholder.NewServer()
 	t.Cleanup(upstream.Close)
 	client, err := external.New(external.Config{
@@ -66,9 +74,9 @@ func newHarness(t *testing.T, d *db.DB, o Options) *harness {
 	o.Log = log
 	r := &Resolver{Store: db.NewStore(d), Upstream: client, Log: log}
 	h := r.LoadersMiddleware(NewHandler(r, o))
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(requestid.Middleware(h))
 	t.Cleanup(srv.Close)
-	return &harness{URL: srv.URL + "/graphql", DB: d, Fake: fake, Log: buf}
+	return &harness{URL: srv.URL + "/graphql", DB: d, Queries: qc, Fake: fake, Log: buf}
 }
 
 // httpResult is a raw HTTP answer and its decoded GraphQL body.
@@ -83,7 +91,11 @@ func (r *httpResult) errorCode(t testing.TB) string {
 	t.Helper()
 	errs, _ := r.Body["errors"].([]any)
 	if len(errs) == 0 {
-		t.Fatalf("no errors in %d %s", r.Status, r.Raw)
+		raw := r.Raw
+		if len(raw) > 300 {
+			raw = raw[:300] + "…"
+		}
+		t.Fatalf("no errors in %d %s", r.Status, raw)
 	}
 	ext, _ := errs[0].(map[string]any)["extensions"].(map[string]any)
 	code, _ := ext["code"].(string)
@@ -129,3 +141,13 @@ func (h *harness) post(t testing.TB, params map[string]any) *httpResult {
 	b, _ := json.Marshal(params)
 	return h.do(t, http.MethodPost, "application/json", "application/json", string(b))
 }
+
+// queryCounter is a bun query hook counting statements.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+
+func (q *queryCounter) AfterQuery(context.Context, *bun.QueryEvent) {}
