@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -128,7 +130,8 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", limitBody(cfg.MaxBodyBytes, resolver.LoadersMiddleware(gql)))
+	streams := newStreams()
+	mux.Handle("/graphql", streams.track(limitBody(cfg.MaxBodyBytes, resolver.LoadersMiddleware(gql))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -163,6 +166,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(streams.end)
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
 		return fmt.Errorf("PORT: listen: %w", err)
@@ -189,6 +193,9 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		log.Warn("shutdown did not finish in time", "err", err)
 		srv.Close()
 	}
+	if err := streams.wait(sctx); err != nil {
+		log.Warn("subscriptions did not close in time", "err", err)
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -202,4 +209,73 @@ func corsHandler(origins []string) *cors.Cors {
 		AllowCredentials: false,
 		MaxAge:           600,
 	})
+}
+
+// streams ends subscriptions (WebSocket and SSE) at shutdown. They never end
+// by themselves, and http.Server.Shutdown neither sees a hijacked WebSocket
+// nor tells anything to end: it only waits. Cancelling a subscription's
+// context makes gqlgen send the close frame (or end the event stream), and
+// wait lets those goodbyes finish before the process exits.
+type streams struct {
+	ctx    context.Context // done at shutdown
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	ended  bool
+	wg     sync.WaitGroup
+}
+
+func newStreams() *streams {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &streams{ctx: ctx, cancel: cancel}
+}
+
+func isStream(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
+		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+func (s *streams) track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isStream(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		s.mu.Lock()
+		ended := s.ended
+		if !ended {
+			s.wg.Add(1)
+		}
+		s.mu.Unlock()
+		if ended {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		defer s.wg.Done()
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(s.ctx, cancel)()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// end tells every subscription to end, and refuses new ones.
+func (s *streams) end() {
+	s.mu.Lock()
+	s.ended = true
+	s.mu.Unlock()
+	s.cancel()
+}
+
+// wait waits for the subscriptions to have ended, or for ctx.
+func (s *streams) wait(ctx context.Context) error {
+	s.end()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
