@@ -1,0 +1,344 @@
+package graph_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"itemsrv/db"
+	"itemsrv/db/dbtest"
+	"itemsrv/events"
+	"itemsrv/graph"
+	"itemsrv/items"
+)
+
+// subEnv is the GraphQL handler on a SQLite database whose store publishes
+// its commits to a broker, the way main wires a single process.
+type subEnv struct {
+	srv    *httptest.Server
+	url    string // the GraphQL endpoint
+	broker *events.Broker
+	store  *db.Store
+	d      *db.DB
+}
+
+// subServe starts a subEnv with o. The caller closes it with close, so that
+// a test may check for leaked goroutines after everything is gone.
+func subServe(t *testing.T, o graph.Options) *subEnv {
+	t.Helper()
+	d, err := db.Open(context.Background(), dbtest.SQLiteURL(t), db.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	if _, err := d.Migrate(context.Background()); err != nil {
+		d.Close()
+		t.Fatalf("migrate: %v", err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	store := db.NewStore(d)
+	broker := events.NewBroker(events.Options{Logger: log})
+	store.OnCommit(broker.Publish)
+	r := &graph.Resolver{Store: store, Broker: broker, Log: log}
+	o.Log = log
+	if o.AllowedOrigins == nil {
+		o.AllowedOrigins = []string{"*"}
+	}
+	srv := httptest.NewServer(r.LoadersMiddleware(graph.NewHandler(r, o)))
+	return &subEnv{srv: srv, url: srv.URL + "/graphql", broker: broker, store: store, d: d}
+}
+
+// close ends the subscriptions, then the server, then the database.
+func (e *subEnv) close() {
+	e.broker.Close()
+	e.srv.Close()
+	e.d.Close()
+}
+
+// waitSubscribers waits until the broker holds n subscriptions.
+func (e *subEnv) waitSubscribers(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for e.broker.Subscribers() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("broker has %d subscriptions, want %d", e.broker.Subscribers(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// subSSE opens an itemEvents subscription over SSE on a raw connection (no
+// client goroutines: a thousand of them stay cheap) and returns a reader
+// positioned after the response header.
+func subSSE(ctx context.Context, addr, query string) (net.Conn, *bufio.Reader, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		conn.Close()
+		return nil, nil, fmt.Errorf("subscribe: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	return conn, bufio.NewReader(resp.Body), nil
+}
+
+// subNextSSE reads SSE frames until a "next" event and returns its data.
+func subNextSSE(r *bufio.Reader) (string, error) {
+	event := ""
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case strings.HasPrefix(line, "event:"):
+			event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
+			if event == "complete" {
+				return "", errors.New("subscription completed before an event")
+			}
+		case strings.HasPrefix(line, "data:") && event == "next":
+			return strings.TrimSpace(strings.TrimPrefix(line, "data:")), nil
+		}
+	}
+}
+
+// subPost sends one operation and fails t on any error.
+func subPost(t *testing.T, url, query string, vars map[string]any) json.RawMessage {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	resp, err := http.Post(url, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("post: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []any           `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if len(out.Errors) > 0 {
+		t.Fatalf("errors: %v", out.Errors)
+	}
+	return out.Data
+}
+
+// A thousand subscribers of one process each receive a committed event, and
+// once clients and server are closed no goroutine is left behind.
+func TestSubscriptionFanoutThousand(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	const n = 1000
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	addr := e.srv.Listener.Addr().String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type result struct {
+		data string
+		err  error
+	}
+	results := make(chan result, n)
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		conn, r, err := subSSE(ctx, addr, `subscription { itemEvents { type id item { title version } } }`)
+		if err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		conns[i] = conn
+		conn.SetReadDeadline(time.Now().Add(25 * time.Second))
+		wg.Go(func() {
+			data, err := subNextSSE(r)
+			results <- result{data, err}
+		})
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		wg.Wait()
+	}()
+	e.waitSubscribers(t, n)
+
+	var created struct {
+		CreateItem struct{ ID string } `json:"createItem"`
+	}
+	data := subPost(t, e.url, `mutation { createItem(input: {title: "to everyone"}) { id } }`, nil)
+	if err := json.Unmarshal(data, &created); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"data":{"itemEvents":{"type":"CREATED","id":%q,"item":{"title":"to everyone","version":1}}}}`, created.CreateItem.ID)
+	for i := range n {
+		r := <-results
+		if r.err != nil {
+			t.Fatalf("subscriber %d of %d: %v", i+1, n, r.err)
+		}
+		if r.data != want {
+			t.Fatalf("subscriber got %s, want %s", r.data, want)
+		}
+	}
+}
+
+// subDialWS opens a graphql-transport-ws socket with origin (none when "").
+func subDialWS(ctx context.Context, url, origin string) (*websocket.Conn, *http.Response, error) {
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	return websocket.Dial(ctx, strings.Replace(url, "http://", "ws://", 1), &websocket.DialOptions{
+		Subprotocols: []string{"graphql-transport-ws"},
+		HTTPHeader:   h,
+	})
+}
+
+// A socket that never sends connection_init is closed once the init timeout
+// passes; one that sends it in time outlives the timeout and subscribes.
+func TestWebsocketInitTimeout(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	e := subServe(t, graph.Options{InitTimeout: timeout})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	silent, _, err := subDialWS(ctx, e.url, "")
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer silent.CloseNow()
+	_, msg, err := silent.Read(ctx)
+	if err == nil {
+		t.Fatalf("a socket without connection_init got %s, want it closed", msg)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("a socket without connection_init is still open after %v", 10*time.Second)
+	}
+	if got := websocket.CloseStatus(err); got != websocket.StatusProtocolError {
+		t.Fatalf("close status %v (%v), want %v", got, err, websocket.StatusProtocolError)
+	}
+
+	polite, _, err := subDialWS(ctx, e.url, "")
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer polite.CloseNow()
+	subWrite(ctx, t, polite, `{"type":"connection_init"}`)
+	if got := subRead(ctx, t, polite); got["type"] != "connection_ack" {
+		t.Fatalf("got %v, want connection_ack", got)
+	}
+	time.Sleep(2 * timeout)
+	subWrite(ctx, t, polite, `{"type":"subscribe","id":"1","payload":{"query":"subscription { itemEvents { type item { title } } }"}}`)
+	e.waitSubscribers(t, 1)
+	subPost(t, e.url, `mutation { createItem(input: {title: "after the timeout"}) { id } }`, nil)
+	got := subRead(ctx, t, polite)
+	b, _ := json.Marshal(got["payload"])
+	if got["type"] != "next" || string(b) != `{"data":{"itemEvents":{"item":{"title":"after the timeout"},"type":"CREATED"}}}` {
+		t.Fatalf("got %v, want the CREATED event", got)
+	}
+}
+
+// With a list of allowed origins, a socket from another origin is refused
+// and one from a listed origin is accepted.
+func TestWebsocketOrigin(t *testing.T) {
+	e := subServe(t, graph.Options{AllowedOrigins: []string{"https://app.example.com"}})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	c, resp, err := subDialWS(ctx, e.url, "https://evil.example.net")
+	if err == nil {
+		c.CloseNow()
+		t.Fatal("a socket from a disallowed origin was accepted")
+	}
+	if resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("disallowed origin: %v (response %v), want HTTP 403", err, resp)
+	}
+
+	c, _, err = subDialWS(ctx, e.url, "https://app.example.com")
+	if err != nil {
+		t.Fatalf("allowed origin refused: %v", err)
+	}
+	defer c.CloseNow()
+	subWrite(ctx, t, c, `{"type":"connection_init"}`)
+	if got := subRead(ctx, t, c); got["type"] != "connection_ack" {
+		t.Fatalf("got %v, want connection_ack", got)
+	}
+}
+
+// A subscriber that stops reading is ended, and the others keep receiving.
+func TestSubscriptionSlowReaderIsDropped(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sub, err := e.broker.Subscribe(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events.DefaultBufferSize + 1 {
+		if _, err := e.store.CreateItem(ctx, "", items.NewItem{Title: fmt.Sprintf("item %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for range sub.C {
+		n++
+	}
+	if n != events.DefaultBufferSize || !errors.Is(sub.Err(), events.ErrFellBehind) {
+		t.Fatalf("read %d events, err %v; want %d and ErrFellBehind", n, sub.Err(), events.DefaultBufferSize)
+	}
+}
+
+func subWrite(ctx context.Context, t *testing.T, c *websocket.Conn, msg string) {
+	t.Helper()
+	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Fatalf("write %s: %v", msg, err)
+	}
+}
+
+// subRead returns the next message that is not a ping or pong.
+func subRead(ctx context.Context, t *testing.T, c *websocket.Conn) map[string]any {
+	t.Helper()
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("decode %s: %v", b, err)
+		}
+		if m["type"] != "ping" && m["type"] != "pong" {
+			return m
+		}
+	}
+}
