@@ -1,0 +1,108 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"itemsrv/db"
+	"itemsrv/db/dbtest"
+	"itemsrv/internal/pgcluster"
+	"itemsrv/items"
+)
+
+// driverWords are what must never reach a client's message: SQL, driver and
+// network details.
+var driverWords = []string{"sql", "pgx", "pgconn", "dial", "127.0.0.1", "connection refused", "SQLSTATE", "EOF", "postgres"}
+
+// TestStoreDuringOutage stops the database under the store: every operation
+// fails at once with SERVICE_UNAVAILABLE and a message fit for a client, and
+// the store works again, without reopening, once the database is back.
+func TestStoreDuringOutage(t *testing.T) {
+	cluster := pgcluster.Start(t)
+	d := dbtest.Open(t, cluster.URL())
+	store := db.NewStore(d)
+	ctx := context.Background()
+	kept, err := store.CreateItem(ctx, "", items.NewItem{Title: "before the outage"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cluster.Stop(t)
+	ops := []struct {
+		name string
+		do   func(context.Context) error
+	}{
+		{"ping", d.Ping},
+		{"create", func(ctx context.Context) error {
+			_, err := store.CreateItem(ctx, "", items.NewItem{Title: "during the outage"})
+			return err
+		}},
+		{"get", func(ctx context.Context) error { _, err := store.GetItem(ctx, "", kept.ID); return err }},
+		{"get many", func(ctx context.Context) error { _, err := store.GetItems(ctx, "", []int64{kept.ID}); return err }},
+		{"list", func(ctx context.Context) error {
+			_, err := store.ListItems(ctx, items.ListParams{First: 10, Order: items.Order{Field: items.OrderCreatedAt, Desc: true}})
+			return err
+		}},
+		{"count", func(ctx context.Context) error { _, err := store.CountItems(ctx, "", items.Filter{}); return err }},
+		{"update", func(ctx context.Context) error {
+			title := "changed"
+			_, err := store.UpdateItem(ctx, "", kept.ID, items.Update{Title: &title})
+			return err
+		}},
+		{"enrich", func(ctx context.Context) error {
+			_, err := store.EnrichItem(ctx, "", kept.ID, items.Enrichment{Data: []byte(`{"id":1}`), EnrichedAt: items.Now()})
+			return err
+		}},
+		{"delete", func(ctx context.Context) error { return store.DeleteItem(ctx, "", kept.ID) }},
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			// The deadline is a guard against a hang; an answer must come
+			// long before it.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			err := op.do(ctx)
+			took := time.Since(start)
+			var ie *items.Error
+			if !errors.As(err, &ie) || ie.Code != items.CodeServiceUnavailable {
+				t.Fatalf("got %v (%T), want SERVICE_UNAVAILABLE", err, err)
+			}
+			if took > 5*time.Second {
+				t.Errorf("failing took %s: a client would hang", took)
+			}
+			for _, w := range driverWords {
+				if strings.Contains(strings.ToLower(ie.Message), strings.ToLower(w)) {
+					t.Errorf("the public message %q shows %q", ie.Message, w)
+				}
+			}
+			if ie.Err == nil {
+				t.Errorf("the cause is lost for the log")
+			}
+		})
+	}
+
+	cluster.Restart(t)
+	// The pool may hold connections that died with the server: the first
+	// use of each may fail, but the store must recover without reopening.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := store.GetItem(ctx, "", kept.ID)
+		if err == nil {
+			if got.Title != kept.Title || got.Version != 1 {
+				t.Fatalf("after the outage: %+v, want %+v unchanged", got, kept)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store did not recover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := store.CreateItem(ctx, "", items.NewItem{Title: "after the outage"}); err != nil {
+		t.Fatalf("create after the outage: %v", err)
+	}
+}
