@@ -122,10 +122,13 @@ func (c Cursor) Encode() string {
 // else is BAD_USER_INPUT on the field "after".
 func DecodeCursor(s string, o Order) (*Cursor, error) {
 	bad := InvalidInput("after", "after is not a cursor issued by this server for this order")
-	if len(s) > 2048 {
+	// Only the exact string Encode made is a cursor: the decoder would
+	// otherwise skip newlines and ignore stray trailing bits, so that many
+	// strings would stand for one cursor.
+	if len(s) > 2048 || strings.ContainsAny(s, "\r\n") {
 		return nil, bad
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || len(raw) < 2+macLen+2 {
 		return nil, bad
 	}
