@@ -229,14 +229,14 @@ func newStreams() *streams {
 	return &streams{ctx: ctx, cancel: cancel}
 }
 
-func isStream(r *http.Request) bool {
+func isSubscription(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
 		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 func (s *streams) track(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isStream(r) {
+		if !isSubscription(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
