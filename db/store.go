@@ -140,7 +140,7 @@ func (s *Store) GetItems(ctx context.Context, owner string, ids []int64) (map[in
 	}
 	var rows []itemRow
 	err := s.db.Bun.NewSelect().Model(&rows).
-		Where("id IN (?)", bun.In(ids)).Where("owner = ?", owner).Scan(ctx)
+		Where("id IN (?)", bun.List(ids)).Where("owner = ?", owner).Scan(ctx)
 	if err != nil {
 		return nil, classify(err, "get items")
 	}
