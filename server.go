@@ -24,6 +24,7 @@ import (
 	"itemsrv/events"
 	"itemsrv/external"
 	"itemsrv/graph"
+	"itemsrv/metrics"
 	"itemsrv/playground"
 	"itemsrv/requestid"
 )
@@ -73,6 +74,8 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		log.Info("migrated the database", "applied", applied)
 	}
 	store := db.NewStore(database)
+	mtr := metrics.New()
+	mtr.DBStats(database.Stats)
 
 	// Committed events reach this process's subscribers through the
 	// broker: from PostgreSQL's NOTIFY (so every process sharing the
@@ -116,6 +119,8 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		BreakerCooldown:  cfg.ExternalBreakerCooldwn,
 		CacheTTL:         cfg.ExternalCacheTTL,
 		Logger:           log,
+		OnCall:           mtr.UpstreamCall,
+		OnBreakerState:   mtr.BreakerState,
 	})
 	if err != nil {
 		return settingsError{fmt.Errorf("EXTERNAL_API_URL: %w", err)}
@@ -126,12 +131,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		ComplexityLimit: cfg.ComplexityLimit,
 		Introspection:   cfg.Introspection,
 		AllowedOrigins:  cfg.CORSAllowedOrigins,
+		Observer:        mtr,
 		Log:             log,
 	})
 
 	mux := http.NewServeMux()
 	streams := newStreams()
-	mux.Handle("/graphql", streams.track(limitBody(cfg.MaxBodyBytes, resolver.LoadersMiddleware(gql))))
+	mux.Handle("/graphql", streams.track(limitTime(cfg.RequestTimeout, limitBody(cfg.MaxBodyBytes, resolver.LoadersMiddleware(gql)))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -158,11 +164,15 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		}
 	}
 
-	handler := requestid.Middleware(logRequests(log, corsHandler(cfg.CORSAllowedOrigins).Handler(mux)))
+	metricsSrv := serveMetrics(mux, cfg.MetricsAddr, mtr.Handler(), log)
+	metricsAddr, err := metricsSrv.listen()
+	if err != nil {
+		return err
+	}
+	handler := requestid.Middleware(logRequests(log, mtr.ObserveHTTP, corsHandler(cfg.CORSAllowedOrigins).Handler(mux)))
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -177,8 +187,12 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		ready(addr)
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if metricsSrv != nil {
+		log.Info("serving metrics", "addr", metricsAddr)
+		go func() { errc <- metricsSrv.serve() }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -193,6 +207,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		log.Warn("shutdown did not finish in time", "err", err)
 		srv.Close()
 	}
+	metricsSrv.shutdown(sctx)
 	if err := streams.wait(sctx); err != nil {
 		log.Warn("subscriptions did not close in time", "err", err)
 	}

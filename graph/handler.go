@@ -38,7 +38,9 @@ type Options struct {
 	// QueryCacheSize and APQCacheSize bound the parsed-document cache and
 	// the automatic persisted queries cache (entries).
 	QueryCacheSize, APQCacheSize int
-	Log                          *slog.Logger
+	// Observer, optional, receives operation and resolver timings.
+	Observer Observer
+	Log      *slog.Logger
 }
 
 // Config returns the generated schema's config with the complexity functions:
@@ -101,9 +103,10 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	}
 	srv.SetErrorPresenter(ErrorPresenter(o.Log))
 	srv.SetRecoverFunc(Recover(o.Log))
-	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		return next(ctx)
-	})
+	srv.AroundResponses(observeResponses(o.Observer))
+	if o.Observer != nil {
+		srv.AroundFields(observeResolvers(o.Observer))
+	}
 	return srv
 }
 
