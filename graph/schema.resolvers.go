@@ -166,6 +166,7 @@ func (r *queryResolver) ExternalPosts(ctx context.Context, limit *int, offset *i
 	for i := range posts {
 		out[i] = toPost(&posts[i])
 	}
+	queueAuthors(ctx, out)
 	return out, nil
 }
 
