@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +21,11 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/goleak"
 
 	"itemsrv/db/dbtest"
+	"itemsrv/internal/pgcluster"
 	"itemsrv/jsonplaceholder"
 )
 
@@ -641,4 +645,174 @@ func TestGracefulShutdown(t *testing.T) {
 	if code := p.wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("exit code %d\n%s", code, p.stderr)
 	}
+}
+
+// TestDatabaseOutage stops the database under a running server and starts it
+// again: the server keeps serving, says it is not ready, fails requests at
+// once with SERVICE_UNAVAILABLE, recovers by itself, and lost no write it
+// reported done.
+func TestDatabaseOutage(t *testing.T) {
+	cluster := pgcluster.Start(t)
+	upstream, _ := jsonplaceholder.NewServer()
+	defer upstream.Close()
+	s := startServer(t, testEnv(upstream.URL, cluster.URL()))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 20 * time.Second}
+	defer client.CloseIdleConnections()
+	var (
+		mu        sync.Mutex
+		succeeded []string
+		writes    sync.WaitGroup
+	)
+	writes.Add(1)
+	go func() {
+		defer writes.Done()
+		for ctx.Err() == nil {
+			_, resp, err := post(ctx, client, s.URL, `mutation { createItem(input: {title: "written"}) { id } }`, nil)
+			var data struct{ CreateItem struct{ ID string } }
+			if err == nil && len(resp.Errors) == 0 && json.Unmarshal(resp.Data, &data) == nil && data.CreateItem.ID != "" {
+				mu.Lock()
+				succeeded = append(succeeded, data.CreateItem.ID)
+				mu.Unlock()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting until %s", what)
+			}
+		}
+	}
+	waitFor("some writes succeeded", func() bool { mu.Lock(); defer mu.Unlock(); return len(succeeded) >= 5 })
+
+	cluster.Stop(t)
+	if got := getStatus(t, s.URL+"/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz during the outage: %d, want 200", got)
+	}
+	if got := getStatus(t, s.URL+"/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the outage: %d, want 503", got)
+	}
+	for _, q := range []string{
+		`mutation { createItem(input: {title: "lost"}) { id } }`,
+		`{ items { totalCount nodes { id } } }`,
+		`{ item(id: "1") { id } }`,
+	} {
+		start := time.Now()
+		status, resp, err := post(ctx, client, s.URL, q, nil)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if status != http.StatusOK || resp.code() != "SERVICE_UNAVAILABLE" {
+			t.Errorf("%s: HTTP %d, %+v; want SERVICE_UNAVAILABLE", q, status, resp.Errors)
+			continue
+		}
+		if took > 5*time.Second {
+			t.Errorf("%s: failing took %s", q, took)
+		}
+		msg := strings.ToLower(resp.Errors[0].Message)
+		for _, w := range []string{"sql", "pgx", "pgconn", "dial", "127.0.0.1", "refused", "eof", "postgres"} {
+			if strings.Contains(msg, w) {
+				t.Errorf("%s: the message %q shows %q", q, resp.Errors[0].Message, w)
+			}
+		}
+	}
+
+	cluster.Restart(t)
+	waitFor("/readyz says ready again", func() bool { return getStatus(t, s.URL+"/readyz") == http.StatusOK })
+	mu.Lock()
+	before := len(succeeded)
+	mu.Unlock()
+	waitFor("writes succeed again", func() bool { mu.Lock(); defer mu.Unlock(); return len(succeeded) > before+3 })
+	cancel()
+	writes.Wait()
+
+	// Every write that was reported done is in the database.
+	conn, err := pgx.Connect(context.Background(), cluster.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var found int
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM items WHERE id::text = ANY($1)`, succeeded).Scan(&found); err != nil {
+		t.Fatal(err)
+	}
+	if found != len(succeeded) {
+		t.Fatalf("%d of %d successful creates are in the database", found, len(succeeded))
+	}
+	t.Logf("%d creates succeeded across the outage, all stored", len(succeeded))
+}
+
+// TestLoad creates 2,000 items, 32 at a time, through the whole program on
+// PostgreSQL: every one succeeds, the count matches, and once the server has
+// stopped no goroutine of it is left.
+func TestLoad(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	upstream, _ := jsonplaceholder.NewServer()
+	defer upstream.Close()
+	// No upstream cache: its expiry goroutine lives as long as the process.
+	// Commits need not wait for the disk here: the test measures the
+	// server, not the shared test database's fsync.
+	u, err := url.Parse(dbtest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("synchronous_commit", "off")
+	u.RawQuery = q.Encode()
+	dbURL := u.String()
+	s := startServer(t, testEnv(upstream.URL, dbURL, "EXTERNAL_CACHE_TTL", "0", "DATABASE_MAX_CONNS", "16"))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+
+	const total, workers = 2000, 32
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	jobs := make(chan int)
+	errs := make(chan error, total)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				status, resp, err := post(ctx, client, s.URL, `mutation($in: CreateItemInput!) { createItem(input: $in) { id version } }`,
+					map[string]any{"in": map[string]any{"title": fmt.Sprintf("load %d", i)}})
+				switch {
+				case err != nil:
+					errs <- err
+				case status != http.StatusOK || len(resp.Errors) > 0:
+					errs <- fmt.Errorf("create %d: HTTP %d, %+v", i, status, resp.Errors)
+				}
+			}
+		}()
+	}
+	for i := range total {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if failed < 5 {
+			t.Error(err)
+		}
+		failed++
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d creates failed", failed, total)
+	}
+	var list struct{ Items struct{ TotalCount int } }
+	query(t, s.URL, `{ items(filter: {search: "load "}) { totalCount } }`, nil, &list)
+	if list.Items.TotalCount != total {
+		t.Fatalf("totalCount = %d, want %d", list.Items.TotalCount, total)
+	}
+	client.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
+	s.Stop(t)
 }
