@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/cors"
 
+	"itemsrv/auth"
 	"itemsrv/config"
 	"itemsrv/db"
 	"itemsrv/events"
@@ -127,7 +128,22 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	}
 
 	resolver := &graph.Resolver{Store: store, Upstream: upstream, Broker: broker, Log: log}
+	authn, err := auth.New(auth.Config{
+		JWTSecret: cfg.AuthJWTSecret,
+		JWKSURL:   cfg.AuthJWKSURL,
+		Issuer:    cfg.AuthIssuer,
+		Audience:  cfg.AuthAudience,
+		Logger:    log,
+	})
+	if err != nil {
+		return settingsError{fmt.Errorf("AUTH_JWT_SECRET/AUTH_JWKS_URL: %w", err)}
+	}
+	if authn.Enabled() {
+		log.Info("authentication is on: every GraphQL request needs a bearer token")
+	}
+
 	gql := graph.NewHandler(resolver, graph.Options{
+		WebsocketInit:   authn.GQLGenInitFunc(),
 		ComplexityLimit: cfg.ComplexityLimit,
 		Introspection:   cfg.Introspection,
 		AllowedOrigins:  cfg.CORSAllowedOrigins,
@@ -137,7 +153,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 
 	mux := http.NewServeMux()
 	streams := newStreams()
-	mux.Handle("/graphql", streams.track(limitTime(cfg.RequestTimeout, limitBody(cfg.MaxBodyBytes, resolver.LoadersMiddleware(gql)))))
+	mux.Handle("/graphql", streams.track(limitTime(cfg.RequestTimeout, limitBody(cfg.MaxBodyBytes, authn.Middleware(resolver.LoadersMiddleware(gql))))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
