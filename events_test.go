@@ -43,6 +43,15 @@ type evMsg struct {
 // errEvEnded is a subscription the server ended.
 var errEvEnded = errors.New("the server ended the subscription")
 
+// evSend hands m to s unless ctx is done, so that a reader never outlives
+// its subscription's close however many events were left unread.
+func evSend(ctx context.Context, s *evSub, m evMsg) {
+	select {
+	case s.c <- m:
+	case <-ctx.Done():
+	}
+}
+
 // evSub is one itemEvents subscription on any transport. A goroutine reads
 // it and hands the events over c, so that waiting is bounded without
 // cancelling reads (which closes a WebSocket).
@@ -139,7 +148,7 @@ func evDialWS(t *testing.T, base, protocol, query string) *evSub {
 		for {
 			_, b, err := conn.Read(ctx)
 			if err != nil {
-				s.c <- evMsg{err: fmt.Errorf("%w: %v", errEvEnded, err)}
+				evSend(ctx, s, evMsg{err: fmt.Errorf("%w: %v", errEvEnded, err)})
 				return
 			}
 			var m struct {
@@ -147,14 +156,14 @@ func evDialWS(t *testing.T, base, protocol, query string) *evSub {
 				Payload json.RawMessage `json:"payload"`
 			}
 			if err := json.Unmarshal(b, &m); err != nil {
-				s.c <- evMsg{err: fmt.Errorf("decode %s: %w", b, err)}
+				evSend(ctx, s, evMsg{err: fmt.Errorf("decode %s: %w", b, err)})
 				return
 			}
 			switch m.Type {
 			case "next", "data":
-				s.c <- evDecode(m.Payload)
+				evSend(ctx, s, evDecode(m.Payload))
 			case "error", "complete", "connection_error":
-				s.c <- evMsg{err: fmt.Errorf("%w: %s", errEvEnded, b)}
+				evSend(ctx, s, evMsg{err: fmt.Errorf("%w: %s", errEvEnded, b)})
 				return
 			}
 		}
@@ -197,7 +206,7 @@ func evSSE(t *testing.T, base, query string) *evSub {
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
-				s.c <- evMsg{err: fmt.Errorf("%w: %v", errEvEnded, err)}
+				evSend(ctx, s, evMsg{err: fmt.Errorf("%w: %v", errEvEnded, err)})
 				return
 			}
 			line = strings.TrimRight(line, "\r\n")
@@ -205,11 +214,11 @@ func evSSE(t *testing.T, base, query string) *evSub {
 			case strings.HasPrefix(line, "event:"):
 				event = strings.TrimSpace(strings.TrimPrefix(line, "event:"))
 				if event == "complete" {
-					s.c <- evMsg{err: fmt.Errorf("%w: complete", errEvEnded)}
+					evSend(ctx, s, evMsg{err: fmt.Errorf("%w: complete", errEvEnded)})
 					return
 				}
 			case strings.HasPrefix(line, "data:") && event == "next":
-				s.c <- evDecode(json.RawMessage(strings.TrimSpace(strings.TrimPrefix(line, "data:"))))
+				evSend(ctx, s, evDecode(json.RawMessage(strings.TrimSpace(strings.TrimPrefix(line, "data:")))))
 			}
 		}
 	}()
