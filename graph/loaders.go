@@ -3,12 +3,16 @@ package graph
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vikstrous/dataloadgen"
 
 	"itemsrv/external"
 	"itemsrv/graph/model"
+	"itemsrv/items"
 )
 
 // Loaders batch the lookups of one request.
@@ -56,4 +60,44 @@ func (r *Resolver) LoadersMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		next.ServeHTTP(w, req.WithContext(WithLoaders(req.Context(), NewLoaders(r.Upstream))))
 	})
+}
+
+// selectsPath tells whether sel selects the fields of path, level by level;
+// types are the type names at each level, for fragments' type conditions.
+func selectsPath(oc *graphql.OperationContext, sel ast.SelectionSet, path, types []string) bool {
+	for _, f := range graphql.CollectFields(oc, sel, types[:1]) {
+		if f.Name != path[0] {
+			continue
+		}
+		if len(path) == 1 || selectsPath(oc, f.Selections, path[1:], types[1:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// queueItemAuthors does for a page of items what queueAuthors does for a
+// list of posts: when the query selects the authors of the items' stored
+// posts, they all go into the request's users batch at once, so the whole
+// page costs one upstream users call. path leads from the field being
+// resolved to Post.author.
+func queueItemAuthors(ctx context.Context, page []items.Item, path, types []string) {
+	l, ok := ctx.Value(loadersKey{}).(*Loaders)
+	fc := graphql.GetFieldContext(ctx)
+	if !ok || fc == nil || !graphql.HasOperationContext(ctx) {
+		return
+	}
+	var ids []int64
+	for i := range page {
+		if page[i].ExternalData == nil {
+			continue
+		}
+		if p, err := storedPost(page[i].ExternalData); err == nil && p != nil && !slices.Contains(ids, int64(p.UserID)) {
+			ids = append(ids, int64(p.UserID))
+		}
+	}
+	if len(ids) == 0 || !selectsPath(graphql.GetOperationContext(ctx), fc.Field.Selections, path, types) {
+		return
+	}
+	l.Users.LoadAllThunk(ctx, ids)
 }

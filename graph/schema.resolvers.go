@@ -17,6 +17,7 @@ func (r *itemResolver) ExternalPost(ctx context.Context, obj *items.Item) (*mode
 }
 
 func (r *itemConnectionResolver) Edges(ctx context.Context, obj *model.ItemConnection) ([]model.ItemEdge, error) {
+	queueItemAuthors(ctx, obj.Page.Items, []string{"node", "externalPost", "author"}, []string{"ItemEdge", "Item", "Post"})
 	edges := make([]model.ItemEdge, len(obj.Page.Items))
 	for i := range obj.Page.Items {
 		it := &obj.Page.Items[i]
@@ -26,6 +27,7 @@ func (r *itemConnectionResolver) Edges(ctx context.Context, obj *model.ItemConne
 }
 
 func (r *itemConnectionResolver) Nodes(ctx context.Context, obj *model.ItemConnection) ([]items.Item, error) {
+	queueItemAuthors(ctx, obj.Page.Items, []string{"externalPost", "author"}, []string{"Item", "Post"})
 	return obj.Page.Items, nil
 }
 
