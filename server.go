@@ -180,6 +180,11 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		}
 	}
 
+	stopPprof, err := servePprof(cfg.PprofAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof(context.Background())
 	metricsSrv := serveMetrics(mux, cfg.MetricsAddr, mtr.Handler(), log)
 	metricsAddr, err := metricsSrv.listen()
 	if err != nil {
