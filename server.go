@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/rs/cors"
 
 	"itemsrv/auth"
@@ -28,6 +29,7 @@ import (
 	"itemsrv/metrics"
 	"itemsrv/playground"
 	"itemsrv/requestid"
+	"itemsrv/tracing"
 )
 
 func main() {
@@ -61,12 +63,36 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
+	// Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set; its deferred
+	// flush runs last, after everything that makes spans has stopped.
+	stopTracing, tracingOn, err := tracing.Setup(ctx, "itemsrv", log)
+	if err != nil {
+		return settingsError{fmt.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT: %w", err)}
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(tctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
+	var gqlExtensions []graphql.HandlerExtension
+	var wrapUpstream func(http.RoundTripper) http.RoundTripper
+	if tracingOn {
+		log.Info("tracing is on: spans go to the OTLP endpoint")
+		gqlExtensions = append(gqlExtensions, tracing.Extension{})
+		wrapUpstream = func(rt http.RoundTripper) http.RoundTripper { return tracing.Transport(rt, nil) }
+	}
+
 	database, err := db.Open(ctx, cfg.DatabaseURL, db.Options{MaxOpenConns: cfg.DatabaseMaxConns})
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
 	}
 	defer database.Close()
 	database.Log(log)
+	if tracingOn {
+		database.Bun.AddQueryHook(tracing.QueryHook{})
+	}
 	applied, err := database.Migrate(ctx)
 	if err != nil {
 		return err
@@ -81,7 +107,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	// Committed events reach this process's subscribers through the
 	// broker: from PostgreSQL's NOTIFY (so every process sharing the
 	// database sees them), or straight from the store on SQLite.
-	broker := events.NewBroker(events.Options{Logger: log})
+	evm := mtr.Events()
+	broker := events.NewBroker(events.Options{
+		Logger:              log,
+		OnPublish:           evm.Published,
+		OnDrop:              evm.Dropped,
+		OnSubscribersChange: evm.Subscribers,
+	})
 	defer broker.Close()
 	listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopListening()
@@ -122,6 +154,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		Logger:           log,
 		OnCall:           mtr.UpstreamCall,
 		OnBreakerState:   mtr.BreakerState,
+		WrapTransport:    wrapUpstream,
 	})
 	if err != nil {
 		return settingsError{fmt.Errorf("EXTERNAL_API_URL: %w", err)}
@@ -148,6 +181,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		Introspection:   cfg.Introspection,
 		AllowedOrigins:  cfg.CORSAllowedOrigins,
 		Observer:        mtr,
+		Extensions:      gqlExtensions,
 		Log:             log,
 	})
 
@@ -190,7 +224,13 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	if err != nil {
 		return err
 	}
-	handler := requestid.Middleware(logRequests(log, mtr.ObserveHTTP, corsHandler(cfg.CORSAllowedOrigins).Handler(mux)))
+	var handler http.Handler = requestid.Middleware(logRequests(log, mtr.ObserveHTTP, corsHandler(cfg.CORSAllowedOrigins).Handler(mux)))
+	if tracingOn {
+		handler = tracing.Handler(handler, tracing.HandlerOptions{
+			Routes: []string{"/", "/graphql"},
+			Skip:   []string{"/healthz", "/readyz", "/metrics"},
+		})
+	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
