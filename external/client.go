@@ -75,6 +75,9 @@ type Config struct {
 	// with "closed", "open" or "half-open". It is called while the breaker
 	// holds its lock: it must not call the Client.
 	OnBreakerState func(state string)
+	// WrapTransport, optional, wraps the HTTP transport every attempt goes
+	// through (tracing does), keeping the client's own connection pool.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // The failure reasons sent as extensions.reason.
@@ -160,7 +163,11 @@ func New(cfg Config) (*Client, error) {
 	// and what the upstream last answered. Each attempt gets its own
 	// context deadline, so a caller's cancellation and an attempt's timeout
 	// stay distinguishable.
-	c.http = resty.NewWithClient(&http.Client{Transport: transport}).
+	var rt http.RoundTripper = transport
+	if cfg.WrapTransport != nil {
+		rt = cfg.WrapTransport(rt)
+	}
+	c.http = resty.NewWithClient(&http.Client{Transport: rt}).
 		SetBaseURL(cfg.BaseURL).
 		SetRetryCount(0).
 		SetResponseBodyLimit(maxBodyBytes).

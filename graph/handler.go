@@ -40,7 +40,10 @@ type Options struct {
 	QueryCacheSize, APQCacheSize int
 	// Observer, optional, receives operation and resolver timings.
 	Observer Observer
-	Log      *slog.Logger
+	// Extensions are added to the handler after the built-in ones, such as
+	// tracing.
+	Extensions []graphql.HandlerExtension
+	Log        *slog.Logger
 }
 
 // Config returns the generated schema's config with the complexity functions:
@@ -106,6 +109,9 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	srv.AroundResponses(observeResponses(o.Observer))
 	if o.Observer != nil {
 		srv.AroundFields(observeResolvers(o.Observer))
+	}
+	for _, ext := range o.Extensions {
+		srv.Use(ext)
 	}
 	return srv
 }
