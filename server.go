@@ -91,7 +91,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	defer database.Close()
 	database.Log(log)
 	if tracingOn {
-		database.Bun.AddQueryHook(tracing.QueryHook{})
+		database.Bun = database.Bun.WithQueryHook(tracing.QueryHook{})
 	}
 	applied, err := database.Migrate(ctx)
 	if err != nil {
