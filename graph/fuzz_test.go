@@ -303,6 +303,10 @@ func checkResult(t *testing.T, status int, out []byte) {
 		if ge.Message == "" || ge.code() == "" {
 			t.Fatalf("errors[%d] lacks a message or extensions.code:\n%s", i, out)
 		}
+		// A refused request is the client's fault, never an internal error.
+		if status >= 400 && ge.code() == "INTERNAL_SERVER_ERROR" {
+			t.Fatalf("status %d with INTERNAL_SERVER_ERROR:\n%s", status, out)
+		}
 	}
 }
 

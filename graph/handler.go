@@ -90,7 +90,7 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: acceptOptions(o.AllowedOrigins)},
 	}
 	srv.AddTransport(ws)
-	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(SSE{})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(HTTP{})
 

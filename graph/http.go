@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -284,4 +285,32 @@ func writeResponse(w http.ResponseWriter, media string, status int, resp *graphq
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(b)
+}
+
+// SSE is gqlgen's Server-Sent Events transport behind the same checks of
+// the request body as plain HTTP, so that a body that is not a GraphQL
+// request is a 400 with BAD_REQUEST (gqlgen alone answers a code-less error
+// that reads as an internal one, and logs the raw body).
+type SSE struct{ transport.SSE }
+
+// Do checks the body, then streams.
+func (s SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		status, msg := http.StatusBadRequest, "the request body could not be read"
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			status, msg = http.StatusRequestEntityTooLarge, "the request body is larger than the limit"
+		}
+		writeProtocolError(w, exec, r, mediaJSON, status, msg)
+		return
+	}
+	check := r.Clone(r.Context())
+	check.Body = io.NopCloser(bytes.NewReader(body))
+	if _, status, msg := readParams(check); status != 0 {
+		writeProtocolError(w, exec, r, mediaJSON, status, msg)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.SSE.Do(w, r, exec)
 }
