@@ -46,10 +46,24 @@ type Options struct {
 	Log        *slog.Logger
 }
 
-// Config returns the generated schema's config with the complexity functions:
-// a list multiplies its children by how many it may return.
+// Config returns the generated schema's config with the complexity functions.
+// Every field costs 1 plus what it selects, and a list multiplies what each
+// element selects by how many elements it may return (items' first,
+// externalPosts' limit). A connection's wrappers (edges, node, nodes) cost
+// nothing of their own, and pageInfo and totalCount cost 1 each, so that a
+// page of 100 items with their cursors, id, title, totalCount and pageInfo
+// costs 501 and stays well within the default limit of 1000, while 2,000
+// aliases do not.
 func (r *Resolver) Config() generated.Config {
 	c := generated.Config{Resolvers: r}
+	passThrough := func(child int) int { return child }
+	c.Complexity.ItemConnection.Edges = passThrough
+	c.Complexity.ItemConnection.Nodes = passThrough
+	c.Complexity.ItemEdge.Node = passThrough
+	// pageInfo and totalCount are one value per page whatever they select,
+	// but not free: aliases of them still add up.
+	c.Complexity.ItemConnection.PageInfo = func(int) int { return 1 }
+	c.Complexity.ItemConnection.TotalCount = func(int) int { return 1 }
 	c.Complexity.Query.Items = func(child int, first *int, _ *string, _ *model.ItemFilter, _ *model.ItemOrder) int {
 		n := 20
 		if first != nil && *first > 0 {

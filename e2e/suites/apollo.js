@@ -179,7 +179,7 @@ export function apolloSuite(env) {
       });
       // 100 nodes of a query that asks 100 posts each: refused before any
       // resolver runs.
-      await assert.rejects(client.query({ query: gql`{ items(first: 100) { nodes { id title externalPost { id } } } externalPosts(limit: 100) { id title body author { name email } } }` }), (err) => {
+      await assert.rejects(client.query({ query: gql`{ items(first: 100) { nodes { id title description version externalPost { id } } } externalPosts(limit: 100) { id title body author { name email } } }` }), (err) => {
         assert.deepEqual(codes(err), ['COMPLEXITY_LIMIT_EXCEEDED']);
         return true;
       });

@@ -1,0 +1,55 @@
+package graph
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The complexity model lets ordinary pages through at the default limit of
+// 1000 and refuses wide or aliased queries, before any SQL runs.
+func TestComplexityOfOrdinaryAndWideQueries(t *testing.T) {
+	h := newHarness(t, nil, Options{ComplexityLimit: 1000, Introspection: true})
+	const scalars = `id title description externalData enrichedAt version createdAt updatedAt`
+	accepted := []string{
+		`{ items(first: 100) { totalCount edges { cursor node { id title } } pageInfo { hasNextPage endCursor } } }`,
+		`{ items(first: 100) { edges { cursor node { ` + scalars + ` } } } }`,
+		`{ items(first: 100) { nodes { ` + scalars + ` } pageInfo { hasNextPage } } }`,
+		`{ externalPosts(limit: 100) { id userId title body author { id name username email } } }`,
+	}
+	for _, q := range accepted {
+		r := h.post(t, map[string]any{"query": q})
+		if errs, _ := r.Body["errors"].([]any); len(errs) > 0 {
+			t.Errorf("refused an ordinary query: %s\n%s", q, r.Raw)
+		}
+	}
+	var aliases strings.Builder
+	aliases.WriteString("{")
+	for i := range 2000 {
+		fmt.Fprintf(&aliases, " a%d: items(first: 1) { totalCount }", i)
+	}
+	aliases.WriteString("}")
+	refused := []string{
+		aliases.String(),
+		`{ items(first: 1) { ` + aliasRun("c", "totalCount", 1500) + ` } }`,
+		`{ items(first: 100) { edges { cursor node { ` + scalars + ` externalPost { id title author { name } } } } nodes { ` + scalars + ` } } }`,
+	}
+	for i, q := range refused {
+		before := h.Queries.n.Load()
+		r := h.post(t, map[string]any{"query": q})
+		if code := r.errorCode(t); code != "COMPLEXITY_LIMIT_EXCEEDED" {
+			t.Errorf("query %d: code %s, want COMPLEXITY_LIMIT_EXCEEDED", i, code)
+		}
+		if n := h.Queries.n.Load() - before; n != 0 {
+			t.Errorf("query %d ran %d SQL statements before being refused", i, n)
+		}
+	}
+}
+
+func aliasRun(prefix, field string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " %s%d: %s", prefix, i, field)
+	}
+	return b.String()
+}
