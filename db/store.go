@@ -1,6 +1,7 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -190,7 +191,14 @@ func (s *Store) UpdateItem(ctx context.Context, owner string, id int64, u items.
 // EnrichItem stores the upstream post e beside the item, bumping its version
 // and updatedAt in the same statement. NOT_FOUND when owner has no such item.
 func (s *Store) EnrichItem(ctx context.Context, owner string, id int64, e items.Enrichment) (*items.Item, error) {
-	data := string(e.Data)
+	// The post is stored with its keys, order and values as fetched, without
+	// the insignificant white space: a pretty-printed body would otherwise
+	// carry raw newlines into responses, which breaks Server-Sent Events.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, e.Data); err != nil {
+		return nil, fmt.Errorf("enrich item %d: the post is not JSON: %w", id, err)
+	}
+	data := compact.String()
 	q := s.db.Bun.NewUpdate().Model((*itemRow)(nil)).
 		Set("external_data = ?", data).
 		Set("enriched_at = ?", e.EnrichedAt).

@@ -446,3 +446,31 @@ func TestGetItems(t *testing.T) {
 		}
 	})
 }
+
+// The post is kept with its keys in the order fetched and its values as
+// they are, without insignificant white space.
+func TestEnrichKeepsThePostAsFetched(t *testing.T) {
+	dbtest.EachDB(t, func(t *testing.T, d *db.DB) {
+		s := db.NewStore(d)
+		it := mustCreate(t, s, owner, "enrich me", nil)
+		fetched := "{\n  \"userId\": 1,\n  \"id\": 1,\n  \"title\": \"a  b\\n\",\n  \"body\": \"ü\",\n  \"n\": 1.50\n}"
+		got, err := s.EnrichItem(context.Background(), owner, it.ID, items.Enrichment{Data: []byte(fetched), EnrichedAt: items.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `{"userId":1,"id":1,"title":"a  b\n","body":"ü","n":1.50}`
+		if string(got.ExternalData) != want {
+			t.Fatalf("returned %s, want %s", got.ExternalData, want)
+		}
+		read, err := s.GetItem(context.Background(), owner, it.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(read.ExternalData) != want {
+			t.Fatalf("stored %s, want %s", read.ExternalData, want)
+		}
+		if _, err := s.EnrichItem(context.Background(), owner, it.ID, items.Enrichment{Data: []byte("{not json"), EnrichedAt: items.Now()}); err == nil {
+			t.Fatal("enrich with a body that is not JSON succeeded")
+		}
+	})
+}
