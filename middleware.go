@@ -117,7 +117,8 @@ func logRequests(log *slog.Logger, observe func(method string, status int), next
 // isStream reports whether r opens a subscription: a WebSocket upgrade or
 // a Server-Sent Events stream, which live as long as the client wants.
 func isStream(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
+		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
 // limitTime bounds every request but subscriptions by d: its context ends

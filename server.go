@@ -13,8 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -292,73 +290,4 @@ func corsHandler(origins []string) *cors.Cors {
 		AllowCredentials: false,
 		MaxAge:           600,
 	})
-}
-
-// streams ends subscriptions (WebSocket and SSE) at shutdown. They never end
-// by themselves, and http.Server.Shutdown neither sees a hijacked WebSocket
-// nor tells anything to end: it only waits. Cancelling a subscription's
-// context makes gqlgen send the close frame (or end the event stream), and
-// wait lets those goodbyes finish before the process exits.
-type streams struct {
-	ctx    context.Context // done at shutdown
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	ended  bool
-	wg     sync.WaitGroup
-}
-
-func newStreams() *streams {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &streams{ctx: ctx, cancel: cancel}
-}
-
-func isSubscription(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
-		strings.Contains(r.Header.Get("Accept"), "text/event-stream")
-}
-
-func (s *streams) track(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isSubscription(r) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		s.mu.Lock()
-		ended := s.ended
-		if !ended {
-			s.wg.Add(1)
-		}
-		s.mu.Unlock()
-		if ended {
-			w.Header().Set("Connection", "close")
-			http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		defer s.wg.Done()
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
-		defer context.AfterFunc(s.ctx, cancel)()
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
-
-// end tells every subscription to end, and refuses new ones.
-func (s *streams) end() {
-	s.mu.Lock()
-	s.ended = true
-	s.mu.Unlock()
-	s.cancel()
-}
-
-// wait waits for the subscriptions to have ended, or for ctx.
-func (s *streams) wait(ctx context.Context) error {
-	s.end()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
