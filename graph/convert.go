@@ -1,12 +1,8 @@
 package graph
 
 import (
-	"context"
 	"encoding/json"
-	"slices"
 	"strconv"
-
-	"github.com/99designs/gqlgen/graphql"
 
 	"itemsrv/external"
 	"itemsrv/graph/model"
@@ -22,25 +18,6 @@ func toUser(u *external.User) *model.User {
 		return nil
 	}
 	return &model.User{ID: strconv.FormatInt(u.ID, 10), Name: u.Name, Username: u.Username, Email: u.Email}
-}
-
-// queueAuthors puts the authors of a list of posts into the request's users
-// batch in one go when the query selects Post.author. The loader's short
-// wait alone cannot promise one upstream call: the author fields of a long
-// list are resolved concurrently and may straddle the wait. Post.author then
-// finds its user among the queued ones.
-func queueAuthors(ctx context.Context, posts []model.Post) {
-	l, ok := ctx.Value(loadersKey{}).(*Loaders)
-	if !ok || len(posts) == 0 || !slices.Contains(graphql.CollectAllFields(ctx), "author") {
-		return
-	}
-	ids := make([]int64, 0, len(posts))
-	for _, p := range posts {
-		if id := int64(p.UserID); !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	l.Users.LoadAllThunk(ctx, ids)
 }
 
 // storedPost is the typed view of an item's externalData.

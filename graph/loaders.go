@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -100,4 +101,41 @@ func queueItemAuthors(ctx context.Context, page []items.Item, path, types []stri
 		return
 	}
 	l.Users.LoadAllThunk(ctx, ids)
+}
+
+// withAuthors fills in the authors of posts when the query selects
+// Post.author: one batch through the request's users loader for the whole
+// list (one upstream users call, or none when they are cached), instead of
+// a resolver and a load per post. A failure leaves the authors null and is
+// returned once, for the caller to report beside the posts.
+func (r *Resolver) withAuthors(ctx context.Context, posts []model.Post) error {
+	if len(posts) == 0 || !slices.Contains(graphql.CollectAllFields(ctx), "author") {
+		return nil
+	}
+	ids := make([]int64, 0, 10)
+	for i := range posts {
+		if id := int64(posts[i].UserID); !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	users, err := r.loadersFrom(ctx).Users.LoadAll(ctx, ids)
+	byID := make(map[int64]*model.User, len(ids))
+	for i, id := range ids {
+		if i < len(users) {
+			byID[id] = users[i]
+		}
+	}
+	for i := range posts {
+		posts[i].Author = byID[int64(posts[i].UserID)]
+	}
+	var errs dataloadgen.ErrorSlice
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			if e != nil {
+				return e
+			}
+		}
+		return nil
+	}
+	return err
 }

@@ -10,10 +10,20 @@ import (
 	"itemsrv/graph/generated"
 	"itemsrv/graph/model"
 	"itemsrv/items"
+
+	"github.com/99designs/gqlgen/graphql"
 )
 
 func (r *itemResolver) ExternalPost(ctx context.Context, obj *items.Item) (*model.Post, error) {
-	return storedPost(obj.ExternalData)
+	p, err := storedPost(obj.ExternalData)
+	if err != nil || p == nil {
+		return p, err
+	}
+	out := []model.Post{*p}
+	if err := r.withAuthors(ctx, out); err != nil {
+		graphql.AddError(ctx, err)
+	}
+	return &out[0], nil
 }
 
 func (r *itemConnectionResolver) Edges(ctx context.Context, obj *model.ItemConnection) ([]model.ItemEdge, error) {
@@ -121,10 +131,6 @@ func (r *mutationResolver) EnrichItem(ctx context.Context, id string, postID *st
 	return r.Store.EnrichItem(ctx, owner, itemID, items.Enrichment{Data: raw, EnrichedAt: items.Now()})
 }
 
-func (r *postResolver) Author(ctx context.Context, obj *model.Post) (*model.User, error) {
-	return r.loadersFrom(ctx).Users.Load(ctx, int64(obj.UserID))
-}
-
 func (r *queryResolver) Item(ctx context.Context, id string) (*items.Item, error) {
 	itemID, err := items.ParseID("id", id)
 	if err != nil {
@@ -168,7 +174,9 @@ func (r *queryResolver) ExternalPosts(ctx context.Context, limit *int, offset *i
 	for i := range posts {
 		out[i] = toPost(&posts[i])
 	}
-	queueAuthors(ctx, out)
+	if err := r.withAuthors(ctx, out); err != nil {
+		graphql.AddError(ctx, err)
+	}
 	return out, nil
 }
 
@@ -181,8 +189,11 @@ func (r *queryResolver) ExternalPost(ctx context.Context, id string) (*model.Pos
 	if err != nil || p == nil {
 		return nil, err
 	}
-	mp := toPost(p)
-	return &mp, nil
+	out := []model.Post{toPost(p)}
+	if err := r.withAuthors(ctx, out); err != nil {
+		graphql.AddError(ctx, err)
+	}
+	return &out[0], nil
 }
 
 func (r *subscriptionResolver) ItemEvents(ctx context.Context) (<-chan *model.ItemEvent, error) {
@@ -199,8 +210,6 @@ func (r *Resolver) ItemEvent() generated.ItemEventResolver { return &itemEventRe
 
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
-func (r *Resolver) Post() generated.PostResolver { return &postResolver{r} }
-
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
@@ -210,7 +219,6 @@ type (
 	itemConnectionResolver struct{ *Resolver }
 	itemEventResolver      struct{ *Resolver }
 	mutationResolver       struct{ *Resolver }
-	postResolver           struct{ *Resolver }
 	queryResolver          struct{ *Resolver }
 	subscriptionResolver   struct{ *Resolver }
 )

@@ -17,12 +17,14 @@ type ItemEdge struct {
 	Node   *items.Item
 }
 
-// Post is an upstream post.
+// Post is an upstream post. Author is filled in by the resolver that returns
+// the post, in one batch for a whole list, when the query selects it.
 type Post struct {
 	ID     string
 	UserID int
 	Title  string
 	Body   string
+	Author *User
 }
 
 // User is an upstream user.
