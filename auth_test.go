@@ -28,24 +28,6 @@ import (
 
 const auSecret = "whole-program-auth-secret"
 
-// auLog is a server's log, written from many goroutines.
-type auLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *auLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *auLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // auEnv is a server environment on port 0 with the upstream stand-in and
 // the database; more (name, value pairs) overrides it.
 func auEnv(t *testing.T, database string, more ...string) map[string]string {
@@ -70,7 +52,7 @@ func auEnv(t *testing.T, database string, more ...string) map[string]string {
 func auStart(t *testing.T, env map[string]string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := &auLog{}
+	log := &syncBuffer{}
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -687,7 +669,7 @@ func TestAuthJWKS(t *testing.T) {
 func TestAuthBothSecretAndJWKS(t *testing.T) {
 	t.Parallel()
 	env := auEnv(t, dbtest.SQLiteURL(t), "AUTH_JWT_SECRET", auSecret, "AUTH_JWKS_URL", "http://127.0.0.1:1/jwks.json")
-	var log auLog
+	var log syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err := run(ctx, func(k string) string { return env[k] }, &log, func(string) { t.Error("the server started") })

@@ -9,34 +9,15 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"itemsrv/jsonplaceholder"
 )
 
-// hLog is a log sink the test reads while the server writes.
-type hLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *hLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *hLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // hStart runs the whole server on :0 over SQLite with env on top of the
 // test defaults, and returns its base URL and log.
-func hStart(t *testing.T, env map[string]string) (string, *hLog) {
+func hStart(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	t.Helper()
 	upstream, _ := jsonplaceholder.NewServer()
 	t.Cleanup(upstream.Close)
@@ -49,7 +30,7 @@ func hStart(t *testing.T, env map[string]string) (string, *hLog) {
 	for k, v := range env {
 		vars[k] = v
 	}
-	logs := &hLog{}
+	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
