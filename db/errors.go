@@ -42,18 +42,25 @@ func classify(err error, doing string) error {
 }
 
 func unreachable(err error) bool {
+	// A connection that could not be made, for whatever reason the server
+	// gave (not accepting connections, too many, starting up, a database
+	// that is gone), means the database cannot be reached.
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// Class 08: connection exceptions; 57P01-57P03: the server is
 		// shutting down or starting; 53300: too many connections.
 		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" ||
-			pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code == "53300"
+			pgErr.Code == "57P02" || pgErr.Code == "57P03" || pgErr.Code == "53300" ||
+			pgErr.Code == "55000" || pgErr.Code == "3D000"
 	}
-	var connErr *pgconn.ConnectError
 	var netErr net.Error
 	var opErr *net.OpError
 	switch {
-	case errors.As(err, &connErr), errors.As(err, &opErr), errors.As(err, &netErr):
+	case errors.As(err, &opErr), errors.As(err, &netErr):
 		return true
 	case errors.Is(err, driver.ErrBadConn), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, context.DeadlineExceeded):

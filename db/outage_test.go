@@ -3,9 +3,12 @@ package db_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"itemsrv/db"
 	"itemsrv/db/dbtest"
@@ -104,5 +107,40 @@ func TestStoreDuringOutage(t *testing.T) {
 	}
 	if _, err := store.CreateItem(ctx, "", items.NewItem{Title: "after the outage"}); err != nil {
 		t.Fatalf("create after the outage: %v", err)
+	}
+}
+
+// A database that refuses connections (ALLOW_CONNECTIONS false, as during
+// maintenance) is SERVICE_UNAVAILABLE too, not an internal error.
+func TestStoreWhenConnectionsAreRefused(t *testing.T) {
+	url := dbtest.PostgresURL(t)
+	d := dbtest.Open(t, url)
+	store := db.NewStore(d)
+	ctx := context.Background()
+	var dbname string
+	if err := d.Bun.NewRaw("SELECT current_database()").Scan(ctx, &dbname); err != nil {
+		t.Fatal(err)
+	}
+	// From the maintenance database: a session cannot refuse its own.
+	admin, err := pgx.Connect(ctx, os.Getenv("TEST_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+dbname+" ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	// Close the store's connections so that its next statement must connect.
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", dbname); err != nil {
+		t.Fatal(err)
+	}
+	d.Bun.DB.SetMaxIdleConns(0)
+	_, err = store.GetItem(ctx, "", 1)
+	for i := 0; i < 3 && items.ErrorCode(err) != items.CodeServiceUnavailable; i++ {
+		// The first statement may meet a connection killed under it.
+		_, err = store.GetItem(ctx, "", 1)
+	}
+	if got := items.ErrorCode(err); got != items.CodeServiceUnavailable {
+		t.Fatalf("code %s (%v), want SERVICE_UNAVAILABLE", got, err)
 	}
 }
