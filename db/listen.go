@@ -216,12 +216,47 @@ func (l *Listener) dispatch(payload string) {
 	l.handle(e)
 }
 
+// eventItem is an item as row_to_json writes it into an event.
+type eventItem struct {
+	ID           int64           `json:"id"`
+	Owner        string          `json:"owner"`
+	Title        string          `json:"title"`
+	Description  *string         `json:"description"`
+	ExternalData json.RawMessage `json:"external_data"`
+	EnrichedAt   *time.Time      `json:"enriched_at"`
+	Version      int             `json:"version"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+func (r *eventItem) toItem() *items.Item {
+	it := &items.Item{
+		ID: r.ID, Owner: r.Owner, Title: r.Title, Description: r.Description,
+		Version: r.Version, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if len(r.ExternalData) > 0 && string(r.ExternalData) != "null" {
+		it.ExternalData = r.ExternalData
+	}
+	if r.EnrichedAt != nil {
+		t := r.EnrichedAt.UTC()
+		it.EnrichedAt = &t
+	}
+	return it
+}
+
 // decodeEvent parses the json_build_object('t', type, 'id', id, 'o', owner,
-// 'v', version) that Store's writes send.
+// 'v', version[, 'i', the item]) that Store's writes send.
 func decodeEvent(payload string) (items.Event, error) {
-	var e items.Event
-	if err := json.Unmarshal([]byte(payload), &e); err != nil {
+	var w struct {
+		items.Event
+		Item *eventItem `json:"i"`
+	}
+	if err := json.Unmarshal([]byte(payload), &w); err != nil {
 		return items.Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	e := w.Event
+	if w.Item != nil && e.Type != items.EventDeleted {
+		e.Item = w.Item.toItem()
 	}
 	switch e.Type {
 	case items.EventCreated, items.EventUpdated, items.EventDeleted, items.EventEnriched:

@@ -82,6 +82,12 @@ func startListener(t *testing.T, d *db.DB, opts db.ListenerOptions) *listening {
 	return ls
 }
 
+// withoutItem is e without the item it carries, for comparing.
+func withoutItem(e items.Event) items.Event {
+	e.Item = nil
+	return e
+}
+
 // next returns the next received event, failing t after within.
 func (ls *listening) next(t *testing.T, within time.Duration) items.Event {
 	t.Helper()
@@ -134,9 +140,22 @@ func TestListenerReceivesWritesOfAnotherProcess(t *testing.T) {
 		{Type: items.EventEnriched, ID: it.ID, Owner: owner, Version: 3},
 		{Type: items.EventDeleted, ID: it.ID, Owner: owner, Version: 3},
 	}
+	titles := []string{"Buy milk", "Buy oat milk", "Buy oat milk", ""}
 	for i, w := range want {
-		if got := ls.next(t, 5*time.Second); got != w {
+		got := ls.next(t, 5*time.Second)
+		snap := got.Item
+		got.Item = nil
+		if got != w {
 			t.Fatalf("event %d = %+v, want %+v", i, got, w)
+		}
+		// A small item travels with its event, as the change committed it.
+		switch {
+		case w.Type == items.EventDeleted && snap != nil:
+			t.Fatalf("event %d: a deletion carries %+v", i, snap)
+		case w.Type != items.EventDeleted && (snap == nil || snap.Version != w.Version || snap.Title != titles[i] || snap.ID != it.ID || snap.Owner != owner):
+			t.Fatalf("event %d carries %+v, want version %d titled %q", i, snap, w.Version, titles[i])
+		case w.Type == items.EventEnriched && string(snap.ExternalData) != `{"id":1}`:
+			t.Fatalf("enriched event carries externalData %s", snap.ExternalData)
 		}
 	}
 	ls.none(t, 200*time.Millisecond)
@@ -162,7 +181,7 @@ func TestListenerGetsNothingFromRolledBackWrites(t *testing.T) {
 	// notification been sent it would come before this one.
 	it := mustCreate(t, db.NewStore(d), owner, "after the rollback", nil)
 	want := items.Event{Type: items.EventCreated, ID: it.ID, Owner: owner, Version: 1}
-	if got := ls.next(t, 5*time.Second); got != want {
+	if got := ls.next(t, 5*time.Second); withoutItem(got) != want {
 		t.Fatalf("got %+v, want %+v (and nothing from the rolled-back transaction)", got, want)
 	}
 	ls.none(t, 200*time.Millisecond)
@@ -297,7 +316,7 @@ func TestListenerRetriesUntilTheDatabaseAnswers(t *testing.T) {
 	}
 }
 
-func TestListenerPayloadHoldsOnlyIDs(t *testing.T) {
+func TestListenerPayloadFitsNotify(t *testing.T) {
 	url := dbtest.PostgresURL(t)
 	d := dbtest.Open(t, url)
 	ctx := context.Background()
@@ -334,6 +353,28 @@ func TestListenerPayloadHoldsOnlyIDs(t *testing.T) {
 		if e.Type != typ || e.ID != it.ID || e.Owner != owner {
 			t.Fatalf("payload %s, want a %s event of item %d", n.Payload, typ, it.ID)
 		}
+		// Too large to travel with the event: subscribers load it.
+		if strings.Contains(n.Payload, `"i"`) {
+			t.Fatalf("a %d-byte item travelled in the payload", len(long))
+		}
+	}
+
+	// A small item does travel with its event.
+	small := mustCreate(t, s, owner, "small", nil)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	n, err := conn.WaitForNotification(wctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w struct {
+		I struct {
+			ID    int64  `json:"id"`
+			Title string `json:"title"`
+		} `json:"i"`
+	}
+	if err := json.Unmarshal([]byte(n.Payload), &w); err != nil || w.I.ID != small.ID || w.I.Title != "small" {
+		t.Fatalf("payload %s does not carry the item (%v)", n.Payload, err)
 	}
 }
 
@@ -379,7 +420,7 @@ func TestListenerPingsKeepAnIdleConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := items.Event{Type: items.EventUpdated, ID: 5, Owner: "alice", Version: 2}
-	if got := ls.next(t, 5*time.Second); got != want {
+	if got := ls.next(t, 5*time.Second); withoutItem(got) != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 	if log := ls.log.String(); strings.Contains(log, "lost its connection") {

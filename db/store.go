@@ -18,6 +18,10 @@ import (
 // between server processes.
 const NotifyChannel = "item_events"
 
+// maxNotifyPayload keeps an event under PostgreSQL's 8,000-byte NOTIFY
+// payload limit.
+const maxNotifyPayload = 7900
+
 // itemRow is the storage form of an item; bun tags stay in this package.
 type itemRow struct {
 	bun.BaseModel `bun:"table:items"`
@@ -94,8 +98,13 @@ func (s *Store) writeReturning(ctx context.Context, q writeQuery, evType items.E
 			With("w", q).
 			TableExpr("w").
 			ColumnExpr("w.*").
-			ColumnExpr("pg_notify(?, json_build_object('t', ?, 'id', w.id, 'o', w.owner, 'v', w.version)::text) IS NULL AS notified",
-				NotifyChannel, string(evType)).
+			// The event carries the item as committed when it fits in a
+			// NOTIFY payload (under 8,000 bytes), so that subscribers see
+			// every committed state; a larger one is loaded on delivery.
+			ColumnExpr(`pg_notify(?, CASE WHEN octet_length(json_build_object('t', ?, 'id', w.id, 'o', w.owner, 'v', w.version, 'i', row_to_json(w))::text) < ?
+				THEN json_build_object('t', ?, 'id', w.id, 'o', w.owner, 'v', w.version, 'i', row_to_json(w))::text
+				ELSE json_build_object('t', ?, 'id', w.id, 'o', w.owner, 'v', w.version)::text END) IS NULL AS notified`,
+				NotifyChannel, string(evType), maxNotifyPayload, string(evType), string(evType)).
 			Scan(ctx, dest)
 	}
 	s.writeMu.Lock()
@@ -104,7 +113,7 @@ func (s *Store) writeReturning(ctx context.Context, q writeQuery, evType items.E
 		return err
 	}
 	if s.publish != nil {
-		s.publish(items.Event{Type: evType, ID: dest.ID, Owner: dest.Owner, Version: dest.Version})
+		s.publish(items.Event{Type: evType, ID: dest.ID, Owner: dest.Owner, Version: dest.Version, Item: toItem(dest)})
 	}
 	return nil
 }

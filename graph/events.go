@@ -59,6 +59,11 @@ func (r *Resolver) eventItem(ctx context.Context, e items.Event) (*items.Item, e
 	if e.Type == items.EventDeleted {
 		return nil, nil
 	}
+	if e.Item != nil {
+		// The item as this change committed it.
+		it := *e.Item
+		return &it, nil
+	}
 	key := fmt.Sprintf("%s\x00%d\x00%d", e.Owner, e.ID, e.Version)
 	v, err, _ := eventItems.Do(key, func() (any, error) {
 		return r.Store.GetItem(context.WithoutCancel(ctx), e.Owner, e.ID)

@@ -342,3 +342,45 @@ func subRead(ctx context.Context, t *testing.T, c *websocket.Conn) map[string]an
 		}
 	}
 }
+
+// Every event carries the item as its change committed it: several writes
+// in one request, delivered after all of them committed, still show each
+// version in turn, and the deletion shows none.
+func TestSubscriptionEventsCarryTheCommittedItem(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, r, err := subSSE(ctx, e.srv.Listener.Addr().String(), `subscription { itemEvents { type item { title version } } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	e.waitSubscribers(t, 1)
+	var created struct{ CreateItem struct{ ID string } }
+	if err := json.Unmarshal(subPost(t, e.url, `mutation { createItem(input: {title: "r0"}) { id } }`, nil), &created); err != nil {
+		t.Fatal(err)
+	}
+	subPost(t, e.url, `mutation($id: ID!) {
+		a: updateItem(id: $id, input: {title: "r1"}) { version }
+		b: updateItem(id: $id, input: {title: "r2"}) { version }
+		c: updateItem(id: $id, input: {title: "r3"}) { version }
+		d: deleteItem(id: $id)
+	}`, map[string]any{"id": created.CreateItem.ID})
+	want := []string{
+		`{"data":{"itemEvents":{"type":"CREATED","item":{"title":"r0","version":1}}}}`,
+		`{"data":{"itemEvents":{"type":"UPDATED","item":{"title":"r1","version":2}}}}`,
+		`{"data":{"itemEvents":{"type":"UPDATED","item":{"title":"r2","version":3}}}}`,
+		`{"data":{"itemEvents":{"type":"UPDATED","item":{"title":"r3","version":4}}}}`,
+		`{"data":{"itemEvents":{"type":"DELETED","item":null}}}`,
+	}
+	for i, w := range want {
+		got, err := subNextSSE(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != w {
+			t.Fatalf("event %d = %s, want %s", i, got, w)
+		}
+	}
+}

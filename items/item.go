@@ -57,6 +57,9 @@ type Event struct {
 	ID      int64     `json:"id"`
 	Owner   string    `json:"o,omitempty"`
 	Version int       `json:"v,omitempty"`
+	// Item is the item as the change committed it, when known; nil for a
+	// deletion and when it did not travel with the event.
+	Item *Item `json:"-"`
 }
 
 // Now returns the current time in UTC at the microsecond precision that both

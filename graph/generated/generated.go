@@ -818,7 +818,11 @@ type ItemEvent {
   type: ItemEventType!
   "The item's id."
   id: ID!
-  "The item as it is now; null for DELETED (and when it is gone by the time the event is delivered)."
+  """
+  The item as this change committed it; null for DELETED. (An item too large
+  to travel with the event, over about 7,900 bytes, is read when the event is
+  delivered instead, and may then show a later version, or null if it is gone.)
+  """
   item: Item
 }
 
