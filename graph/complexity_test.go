@@ -53,3 +53,23 @@ func aliasRun(prefix, field string, n int) string {
 	}
 	return b.String()
 }
+
+// Methods other than GET and POST get a 405 in GraphQL's shape, with a code.
+func TestOtherMethodsAreRefusedWithACode(t *testing.T) {
+	h := newHarness(t, nil, Options{ComplexityLimit: 1000, Introspection: true})
+	for _, m := range []string{"PUT", "DELETE", "PATCH"} {
+		r := h.do(t, m, "application/json", "application/json", `{"query":"{ __typename }"}`)
+		if r.Status != 405 || r.Header.Get("Allow") != "GET, POST" || r.errorCode(t) != "BAD_REQUEST" {
+			t.Errorf("%s: %d Allow=%q %s", m, r.Status, r.Header.Get("Allow"), r.Raw)
+		}
+	}
+}
+
+// With introspection off, errors do not suggest field names.
+func TestNoSuggestionsWithoutIntrospection(t *testing.T) {
+	h := newHarness(t, nil, Options{ComplexityLimit: 1000, Introspection: false})
+	r := h.post(t, map[string]any{"query": "{ itemz }"})
+	if strings.Contains(r.Raw, "Did you mean") {
+		t.Errorf("suggestion leaked: %s", r.Raw)
+	}
+}

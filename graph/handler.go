@@ -113,6 +113,8 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.Use(refuseIntrospection{})
+		// "Did you mean …" would let a client map the schema field by field.
+		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(persistedQueries{extension.AutomaticPersistedQuery{Cache: lru.New[string](o.APQCacheSize)}})
 	if o.ComplexityLimit > 0 {

@@ -52,7 +52,10 @@ var _ graphql.Transport = HTTP{}
 // Supports takes every GET and POST that is not a protocol upgrade. The SSE
 // transport is registered before this one and takes text/event-stream.
 func (HTTP) Supports(r *http.Request) bool {
-	return (r.Method == http.MethodGet || r.Method == http.MethodPost) && r.Header.Get("Upgrade") == ""
+	// Every method but OPTIONS and HEAD (the Options transport's), so that
+	// PUT or DELETE get a 405 in GraphQL's shape rather than gqlgen's bare
+	// "transport not supported".
+	return r.Method != http.MethodOptions && r.Method != http.MethodHead && r.Header.Get("Upgrade") == ""
 }
 
 // Do answers one request.
@@ -68,7 +71,7 @@ func (HTTP) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecuto
 	params, status, msg := readParams(r)
 	if status != 0 {
 		if status == http.StatusMethodNotAllowed {
-			w.Header().Set("Allow", "POST")
+			w.Header().Set("Allow", "GET, POST")
 		}
 		writeProtocolError(w, exec, r, media, status, msg)
 		return
