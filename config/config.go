@@ -151,8 +151,13 @@ func (r *reader) addr(name string) string {
 	if v == "" {
 		return ""
 	}
-	if _, _, err := net.SplitHostPort(v); err != nil {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
 		r.fail(name, "%q is not a host:port address", v)
+		return ""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		r.fail(name, "%q has no valid port (0–65535)", v)
 		return ""
 	}
 	return v
@@ -206,6 +211,9 @@ func Load(getenv func(string) string) (*Config, error) {
 		c.LogLevel = slog.LevelError
 	default:
 		r.fail("LOG_LEVEL", "%q is not one of debug, info, warn, error", lv)
+	}
+	if c.ExternalRetryMaxWait < c.ExternalRetryWait {
+		r.fail("EXTERNAL_API_RETRY_MAX_WAIT", "must not be less than EXTERNAL_API_RETRY_WAIT (%s < %s)", c.ExternalRetryMaxWait, c.ExternalRetryWait)
 	}
 	if c.AuthJWTSecret != "" && c.AuthJWKSURL != "" {
 		r.fail("AUTH_JWT_SECRET", "AUTH_JWT_SECRET and AUTH_JWKS_URL are both set; set one of them")
