@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,9 @@ type Metrics struct {
 	upstreamAttempts *prometheus.CounterVec
 	upstreamSeconds  *prometheus.HistogramVec
 	breakerState     *prometheus.GaugeVec
+
+	namesMu sync.Mutex
+	names   map[string]struct{} // operation names with series of their own
 }
 
 // breakerStates are the values of the breaker state gauge.
@@ -85,15 +89,45 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
 }
 
-// ObserveHTTP counts one answered HTTP request.
+// ObserveHTTP counts one answered HTTP request. Methods other than the
+// standard ones count as "other": label values a client chooses must not
+// grow the series without bound.
 func (m *Metrics) ObserveHTTP(method string, status int) {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodOptions, http.MethodHead,
+		http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		method = "other"
+	}
 	m.httpRequests.WithLabelValues(method, strconv.Itoa(status)).Inc()
 }
 
+// MaxOperationNames bounds the distinct operation names that get series of
+// their own; later new names count as "other".
+const MaxOperationNames = 500
+
 // ObserveOperation counts one GraphQL operation and its latency.
 func (m *Metrics) ObserveOperation(name, outcome string, d time.Duration) {
+	name = m.operationLabel(name)
 	m.operations.WithLabelValues(name, outcome).Inc()
 	m.operationSeconds.WithLabelValues(name).Observe(d.Seconds())
+}
+
+// operationLabel is name, or "other" once MaxOperationNames names are known.
+func (m *Metrics) operationLabel(name string) string {
+	m.namesMu.Lock()
+	defer m.namesMu.Unlock()
+	if _, ok := m.names[name]; ok {
+		return name
+	}
+	if len(m.names) >= MaxOperationNames {
+		return "other"
+	}
+	if m.names == nil {
+		m.names = make(map[string]struct{})
+	}
+	m.names[name] = struct{}{}
+	return name
 }
 
 // ObserveResolver records the time one resolver took.
