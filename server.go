@@ -67,6 +67,9 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		return settingsError{err}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Libraries that write to the standard logger (gqlgen does, for a
+	// refused WebSocket upgrade) write JSON lines through it too.
+	slog.SetDefault(log)
 
 	// Tracing is on when OTEL_EXPORTER_OTLP_ENDPOINT is set; its deferred
 	// flush runs last, after everything that makes spans has stopped.

@@ -16,6 +16,7 @@ type streams struct {
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	ended  bool
+	open   int // streams being served, under mu
 	wg     sync.WaitGroup
 }
 
@@ -34,6 +35,7 @@ func (s *streams) track(next http.Handler) http.Handler {
 		ended := s.ended
 		if !ended {
 			s.wg.Add(1)
+			s.open++
 		}
 		s.mu.Unlock()
 		if ended {
@@ -41,7 +43,12 @@ func (s *streams) track(next http.Handler) http.Handler {
 			http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			s.open--
+			s.mu.Unlock()
+			s.wg.Done()
+		}()
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		defer context.AfterFunc(s.ctx, cancel)()
@@ -60,6 +67,12 @@ func (s *streams) end() {
 // wait waits for the subscriptions to have ended, or for ctx.
 func (s *streams) wait(ctx context.Context) error {
 	s.end()
+	s.mu.Lock()
+	open := s.open
+	s.mu.Unlock()
+	if open == 0 {
+		return nil
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
