@@ -9,6 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vikstrous/dataloadgen"
 
 	"itemsrv/external"
@@ -107,10 +108,11 @@ func queueItemAuthors(ctx context.Context, page []items.Item, path, types []stri
 // Post.author: one batch through the request's users loader for the whole
 // list (one upstream users call, or none when they are cached), instead of
 // a resolver and a load per post. A failure leaves the authors null and is
-// returned once, for the caller to report beside the posts.
-func (r *Resolver) withAuthors(ctx context.Context, posts []model.Post) error {
+// reported on each author field's own path, as a resolver's would be; list
+// says whether posts are the elements of the field being resolved.
+func (r *Resolver) withAuthors(ctx context.Context, posts []model.Post, list bool) {
 	if len(posts) == 0 || !slices.Contains(graphql.CollectAllFields(ctx), "author") {
-		return nil
+		return
 	}
 	ids := make([]int64, 0, 10)
 	for i := range posts {
@@ -119,23 +121,38 @@ func (r *Resolver) withAuthors(ctx context.Context, posts []model.Post) error {
 		}
 	}
 	users, err := r.loadersFrom(ctx).Users.LoadAll(ctx, ids)
+	failed := make(map[int64]error)
+	var errs dataloadgen.ErrorSlice
+	switch {
+	case errors.As(err, &errs):
+		for i, e := range errs {
+			if e != nil && i < len(ids) {
+				failed[ids[i]] = e
+			}
+		}
+	case err != nil:
+		for _, id := range ids {
+			failed[id] = err
+		}
+	}
 	byID := make(map[int64]*model.User, len(ids))
 	for i, id := range ids {
 		if i < len(users) {
 			byID[id] = users[i]
 		}
 	}
+	base := graphql.GetPath(ctx)
 	for i := range posts {
-		posts[i].Author = byID[int64(posts[i].UserID)]
-	}
-	var errs dataloadgen.ErrorSlice
-	if errors.As(err, &errs) {
-		for _, e := range errs {
-			if e != nil {
-				return e
+		id := int64(posts[i].UserID)
+		if e, ok := failed[id]; ok {
+			path := append(ast.Path{}, base...)
+			if list {
+				path = append(path, ast.PathIndex(i))
 			}
+			path = append(path, ast.PathName("author"))
+			graphql.AddError(ctx, &gqlerror.Error{Err: e, Message: e.Error(), Path: path})
+			continue
 		}
-		return nil
+		posts[i].Author = byID[id]
 	}
-	return err
 }

@@ -6,6 +6,7 @@ import (
 
 	"itemsrv/db"
 	"itemsrv/db/dbtest"
+	"itemsrv/jsonplaceholder"
 )
 
 // A page of enriched items whose stored posts have many authors costs one
@@ -55,4 +56,56 @@ func TestItemsExternalPostAuthorIsBatched(t *testing.T) {
 			t.Fatalf("%d upstream calls without authors selected, want 0", n)
 		}
 	})
+}
+
+// A failed authors call leaves the posts and reports the failure on each
+// author field's own path, with its code.
+func TestAuthorFailureIsReportedOnTheAuthorField(t *testing.T) {
+	e := newEnv(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	e.Fake.AddFault(jsonplaceholder.Fault{Path: "/users", Status: 400})
+	r := e.post(t, `{ externalPosts(limit: 2) { id author { name } } }`, nil)
+	var data struct {
+		ExternalPosts []struct {
+			ID     string
+			Author *struct{ Name string }
+		}
+	}
+	r.decodeData(t, &data)
+	if len(data.ExternalPosts) != 2 || data.ExternalPosts[0].Author != nil || data.ExternalPosts[1].Author != nil {
+		t.Fatalf("data = %+v, want two posts without authors", data)
+	}
+	if len(r.Errors) != 2 {
+		t.Fatalf("want two errors, got %s", r.Body)
+	}
+	for i, ge := range r.Errors {
+		want := fmt.Sprintf("[externalPosts %d author]", i)
+		if got := fmt.Sprint(ge.Path); got != want || ge.code() != "BAD_GATEWAY" {
+			t.Errorf("error %d: path %s code %s, want %s BAD_GATEWAY", i, got, ge.code(), want)
+		}
+	}
+	r = e.post(t, `{ externalPost(id: "1") { id author { name } } }`, nil)
+	if len(r.Errors) != 1 || fmt.Sprint(r.Errors[0].Path) != "[externalPost author]" {
+		t.Fatalf("externalPost: want one error on [externalPost author], got %s", r.Body)
+	}
+}
+
+// externalPosts never answers more posts than limit, whatever the upstream
+// sends, and refuses values beyond GraphQL's 32-bit Int.
+func TestExternalPostsLimits(t *testing.T) {
+	e := newEnv(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	e.Fake.AddFault(jsonplaceholder.Fault{Path: "/posts", Status: 200,
+		Body: `[{"userId":1,"id":1,"title":"a","body":"x"},{"userId":1,"id":2,"title":"b","body":"y"},{"userId":1,"id":3,"title":"c","body":"z"}]`})
+	var out struct{ ExternalPosts []struct{ ID string } }
+	e.ok(t, `{ externalPosts(limit: 2) { id } }`, nil, &out)
+	if len(out.ExternalPosts) != 2 {
+		t.Fatalf("%d posts for limit 2", len(out.ExternalPosts))
+	}
+	e.fail(t, `{ externalPosts(offset: 4294967296) { id } }`, nil, "BAD_USER_INPUT", "offset")
+	e.fail(t, `{ externalPosts(userId: 4294967297) { id } }`, nil, "BAD_USER_INPUT", "userId")
+}
+
+// RFC 3339 allows lower-case "t" and "z".
+func TestLowerCaseTime(t *testing.T) {
+	e := newEnv(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
+	e.ok(t, `{ items(filter: {createdAfter: "2020-01-01t00:00:00z"}) { totalCount } }`, nil, nil)
 }

@@ -10,8 +10,6 @@ import (
 	"itemsrv/graph/generated"
 	"itemsrv/graph/model"
 	"itemsrv/items"
-
-	"github.com/99designs/gqlgen/graphql"
 )
 
 func (r *itemResolver) ExternalPost(ctx context.Context, obj *items.Item) (*model.Post, error) {
@@ -20,9 +18,7 @@ func (r *itemResolver) ExternalPost(ctx context.Context, obj *items.Item) (*mode
 		return p, err
 	}
 	out := []model.Post{*p}
-	if err := r.withAuthors(ctx, out); err != nil {
-		graphql.AddError(ctx, err)
-	}
+	r.withAuthors(ctx, out, false)
 	return &out[0], nil
 }
 
@@ -166,17 +162,22 @@ func (r *queryResolver) ExternalPosts(ctx context.Context, limit *int, offset *i
 	if err := items.ValidateLimitOffset(l, o); err != nil {
 		return nil, err
 	}
+	if err := items.ValidateUserID(userID); err != nil {
+		return nil, err
+	}
 	posts, err := r.Upstream.Posts(ctx, l, o, userID)
 	if err != nil {
 		return nil, err
+	}
+	if len(posts) > l {
+		// The upstream is asked for limit posts; never answer more.
+		posts = posts[:l]
 	}
 	out := make([]model.Post, len(posts))
 	for i := range posts {
 		out[i] = toPost(&posts[i])
 	}
-	if err := r.withAuthors(ctx, out); err != nil {
-		graphql.AddError(ctx, err)
-	}
+	r.withAuthors(ctx, out, true)
 	return out, nil
 }
 
@@ -190,9 +191,7 @@ func (r *queryResolver) ExternalPost(ctx context.Context, id string) (*model.Pos
 		return nil, err
 	}
 	out := []model.Post{toPost(p)}
-	if err := r.withAuthors(ctx, out); err != nil {
-		graphql.AddError(ctx, err)
-	}
+	r.withAuthors(ctx, out, false)
 	return &out[0], nil
 }
 
