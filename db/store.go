@@ -275,7 +275,13 @@ func (s *Store) applyFilter(q *bun.SelectQuery, owner string, f items.Filter) *b
 		q = q.Where("created_at > ?", f.CreatedAfter.UTC())
 	}
 	if f.CreatedBefore != nil {
-		q = q.Where("created_at < ?", f.CreatedBefore.UTC())
+		// Times are stored to the microsecond: a bound with finer digits
+		// is rounded up, so that "before 10.5µs" keeps an item at 10µs.
+		before := f.CreatedBefore.UTC()
+		if t := before.Truncate(time.Microsecond); !t.Equal(before) {
+			before = t.Add(time.Microsecond)
+		}
+		q = q.Where("created_at < ?", before)
 	}
 	return q
 }

@@ -474,3 +474,23 @@ func TestEnrichKeepsThePostAsFetched(t *testing.T) {
 		}
 	})
 }
+
+// A createdBefore bound finer than the stored microseconds still keeps an
+// item created before it; a createdAfter bound likewise leaves it out.
+func TestCreatedBoundsFinerThanMicroseconds(t *testing.T) {
+	dbtest.EachDB(t, func(t *testing.T, d *db.DB) {
+		s := db.NewStore(d)
+		it := mustCreate(t, s, owner, "timed", nil)
+		justAfter := it.CreatedAt.Add(999 * time.Nanosecond)
+		if n, err := s.CountItems(context.Background(), owner, items.Filter{CreatedBefore: &justAfter}); err != nil || n != 1 {
+			t.Fatalf("created before %v: %d (%v), want 1", justAfter, n, err)
+		}
+		if n, err := s.CountItems(context.Background(), owner, items.Filter{CreatedAfter: &justAfter}); err != nil || n != 0 {
+			t.Fatalf("created after %v: %d (%v), want 0", justAfter, n, err)
+		}
+		exact := it.CreatedAt
+		if n, _ := s.CountItems(context.Background(), owner, items.Filter{CreatedBefore: &exact}); n != 0 {
+			t.Fatalf("created strictly before its own time: %d, want 0", n)
+		}
+	})
+}

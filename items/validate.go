@@ -1,6 +1,7 @@
 package items
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"unicode"
@@ -136,8 +137,16 @@ func ValidateLimitOffset(limit, offset int) error {
 	if limit < 1 || limit > MaxLimit {
 		return InvalidInput("limit", "limit must be between 1 and %d, got %d", MaxLimit, limit)
 	}
-	if offset < 0 {
-		return InvalidInput("offset", "offset must be 0 or more, got %d", offset)
+	if offset < 0 || offset > math.MaxInt32 {
+		return InvalidInput("offset", "offset must be between 0 and %d, got %d", math.MaxInt32, offset)
+	}
+	return nil
+}
+
+// ValidateUserID checks externalPosts' userId: GraphQL's Int is 32 bits.
+func ValidateUserID(userID *int) error {
+	if userID != nil && (*userID < math.MinInt32 || *userID > math.MaxInt32) {
+		return InvalidInput("userId", "userId must be a 32-bit integer, got %d", *userID)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -33,7 +34,9 @@ func UnmarshalTime(v any) (time.Time, error) {
 	if !ok {
 		return time.Time{}, items.InvalidInput("", "a Time must be an RFC 3339 string, e.g. \"2026-11-25T10:00:00Z\"")
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	// RFC 3339 allows a lower-case "t" and "z"; Go's parser wants them
+	// upper-case.
+	t, err := time.Parse(time.RFC3339Nano, strings.ToUpper(s))
 	if err != nil {
 		return time.Time{}, items.InvalidInput("", "%s is not an RFC 3339 time, e.g. \"2026-11-25T10:00:00Z\"", strconv.Quote(s))
 	}
