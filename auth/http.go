@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"itemsrv/items"
+	"itemsrv/requestid"
 )
 
 // Media types of GraphQL responses (the GraphQL-over-HTTP spec).
@@ -80,6 +81,9 @@ func (a *Authenticator) logRefusal(ctx context.Context, err error, attrs ...slog
 		reason = e.Err.Error()
 	}
 	attrs = append(attrs, slog.String("reason", reason))
+	if id := requestid.From(ctx); id != "" {
+		attrs = append(attrs, slog.String("requestId", id))
+	}
 	a.logger.LogAttrs(ctx, slog.LevelInfo, "authentication failed", attrs...)
 }
 
