@@ -97,12 +97,12 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	}
 	srv := handler.New(generated.NewExecutableSchema(r.Config()))
 
-	ws := transport.Websocket{
+	ws := Websocket{transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		InitTimeout:           o.InitTimeout,
 		InitFunc:              o.WebsocketInit,
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: acceptOptions(o.AllowedOrigins)},
-	}
+	}}
 	srv.AddTransport(ws)
 	srv.AddTransport(SSE{})
 	srv.AddTransport(transport.Options{})

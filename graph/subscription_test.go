@@ -384,3 +384,22 @@ func TestSubscriptionEventsCarryTheCommittedItem(t *testing.T) {
 		}
 	}
 }
+
+// A connection_init whose payload is not an object closes the socket with
+// 4400 at once, instead of leaving it open.
+func TestWebsocketInitPayloadNotAnObject(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := subDialWS(ctx, e.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	subWrite(ctx, t, c, `{"type":"connection_init","payload":"Bearer x"}`)
+	_, _, err = c.Read(ctx)
+	if status := websocket.CloseStatus(err); status != 4400 {
+		t.Fatalf("read after a bad connection_init: %v (status %d), want a close with 4400", err, status)
+	}
+}
