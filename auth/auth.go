@@ -179,6 +179,10 @@ func (a *Authenticator) authenticate(ctx context.Context, header string) (Princi
 		return Principal{}, time.Time{}, invalidToken(err)
 	}
 	p, expiry, err := a.verify(ctx, raw)
+	var down *keysUnavailable
+	if errors.As(err, &down) {
+		return Principal{}, time.Time{}, &items.Error{Code: items.CodeServiceUnavailable, Message: MessageKeysUnavailable, Err: err}
+	}
 	if err != nil {
 		return Principal{}, time.Time{}, invalidToken(err)
 	}
@@ -191,6 +195,11 @@ var errMissingToken = errors.New("no Authorization header")
 func missingToken() *items.Error {
 	return &items.Error{Code: items.CodeUnauthenticated, Message: MessageMissingToken, Err: errMissingToken}
 }
+
+// MessageKeysUnavailable is the public message when the JWKS cannot be
+// fetched: the token may be fine, so it is SERVICE_UNAVAILABLE, not
+// UNAUTHENTICATED, and clients should retry rather than drop the token.
+const MessageKeysUnavailable = "the token cannot be checked now; try again later"
 
 func invalidToken(cause error) *items.Error {
 	return &items.Error{Code: items.CodeUnauthenticated, Message: MessageInvalidToken, Err: cause}

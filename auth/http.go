@@ -92,6 +92,10 @@ func writeUnauthenticated(w http.ResponseWriter, r *http.Request, err error) {
 	message := MessageInvalidToken
 	challenge := `Bearer error="invalid_token"`
 	var e *items.Error
+	if errors.As(err, &e) && e.Code == items.CodeServiceUnavailable {
+		writeKeysUnavailable(w, r)
+		return
+	}
 	if errors.As(err, &e) && e.Message == MessageMissingToken {
 		// RFC 6750 §3.1: a request without credentials gets a challenge
 		// without an error code.
@@ -177,4 +181,22 @@ func headerHasToken(h http.Header, name, token string) bool {
 		}
 	}
 	return false
+}
+
+// writeKeysUnavailable answers 503 when the keys to check a token cannot be
+// had: the identity provider is down, not the caller's token bad.
+func writeKeysUnavailable(w http.ResponseWriter, r *http.Request) {
+	body, _ := json.Marshal(map[string]any{
+		"errors": []any{map[string]any{
+			"message":    MessageKeysUnavailable,
+			"extensions": map[string]any{"code": items.CodeServiceUnavailable},
+		}},
+	})
+	h := w.Header()
+	h.Set("Content-Type", responseMediaType(r.Header.Values("Accept"))+"; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Retry-After", "5")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(body)
 }

@@ -64,7 +64,15 @@ type jwksCache struct {
 	keys        map[string]jwk // by kid
 	fetchedAt   time.Time      // of the set in keys
 	attemptedAt time.Time      // of the last fetch, failed or not
+	lastErr     error          // of the last fetch, nil when it worked
 }
+
+// keysUnavailable is a key set that could not be fetched: the identity
+// provider is down, not the caller's token bad.
+type keysUnavailable struct{ err error }
+
+func (e *keysUnavailable) Error() string { return e.err.Error() }
+func (e *keysUnavailable) Unwrap() error { return e.err }
 
 func newJWKSCache(url string, client *http.Client, minInterval time.Duration, logger *slog.Logger, now func() time.Time) *jwksCache {
 	return &jwksCache{url: url, client: client, minInterval: minInterval, logger: logger, now: now}
@@ -121,7 +129,12 @@ func (c *jwksCache) refresh(ctx context.Context) error {
 		c.mu.Lock()
 		now := c.now()
 		if !c.attemptedAt.IsZero() && now.Sub(c.attemptedAt) < c.minInterval {
+			lastErr, haveKeys := c.lastErr, len(c.keys) > 0
 			c.mu.Unlock()
+			if lastErr != nil && !haveKeys {
+				// No key set at all yet: the provider is still down.
+				return nil, &keysUnavailable{lastErr}
+			}
 			return nil, errRefreshLimited
 		}
 		c.attemptedAt = now
@@ -130,12 +143,13 @@ func (c *jwksCache) refresh(ctx context.Context) error {
 		fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), defaultHTTPTimeout)
 		defer cancel()
 		keys, err := c.fetch(fetchCtx)
-		if err != nil {
-			return nil, err
-		}
 		c.mu.Lock()
-		c.keys, c.fetchedAt = keys, c.now()
-		c.mu.Unlock()
+		defer c.mu.Unlock()
+		if err != nil {
+			c.lastErr = err
+			return nil, &keysUnavailable{err}
+		}
+		c.keys, c.fetchedAt, c.lastErr = keys, c.now(), nil
 		return nil, nil
 	})
 	select {
