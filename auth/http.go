@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"itemsrv/items"
 	"itemsrv/requestid"
@@ -50,12 +51,13 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		var p Principal
+		var expiry time.Time
 		var err error
 		switch values := r.Header.Values("Authorization"); len(values) {
 		case 0:
 			err = missingToken()
 		case 1:
-			p, err = a.Authenticate(ctx, values[0])
+			p, expiry, err = a.authenticate(ctx, values[0])
 		default:
 			// Two proxies may disagree on which one counts.
 			err = invalidToken(errors.New("more than one Authorization header"))
@@ -67,6 +69,13 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 				slog.String("remote", r.RemoteAddr))
 			writeUnauthenticated(w, r, err)
 			return
+		}
+		if !expiry.IsZero() && strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+			// A Server-Sent Events subscription ends when its token
+			// expires, as a WebSocket's does.
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, expiry)
+			defer cancel()
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, p)))
 	})

@@ -212,3 +212,33 @@ func TestResponseMediaType(t *testing.T) {
 		}
 	}
 }
+
+// A Server-Sent Events request's context ends when its token expires (with
+// the leeway); other requests are not given that deadline.
+func TestMiddlewareEndsEventStreamsAtExpiry(t *testing.T) {
+	a, clock := newHS(t, Config{JWTSecret: "k"})
+	c := claimsAt(clock.Now())
+	exp := time.Unix(c["exp"].(int64), 0)
+	tok := sign(t, jwt.SigningMethodHS256, []byte("k"), "", c)
+	for _, tt := range []struct {
+		accept       string
+		wantDeadline bool
+	}{
+		{"text/event-stream", true},
+		{"application/json", false},
+	} {
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/graphql", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", tt.accept)
+		var deadline time.Time
+		var has bool
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { deadline, has = r.Context().Deadline() })
+		a.Middleware(h).ServeHTTP(httptest.NewRecorder(), req)
+		if has != tt.wantDeadline {
+			t.Fatalf("Accept %s: deadline %v (%v), want one: %v", tt.accept, deadline, has, tt.wantDeadline)
+		}
+		if has && (deadline.Before(exp) || deadline.After(exp.Add(DefaultLeeway))) {
+			t.Errorf("deadline %v, want the expiry %v plus at most the leeway", deadline, exp)
+		}
+	}
+}
