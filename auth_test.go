@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -51,42 +50,12 @@ func auEnv(t *testing.T, database string, more ...string) map[string]string {
 // function, also called at the end of t, that fails t unless run returns nil.
 func auStart(t *testing.T, env map[string]string) (string, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := &syncBuffer{}
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, func(k string) string { return env[k] }, log, func(addr string) { addrc <- addr })
-	}()
-	var base string
-	select {
-	case addr := <-addrc:
-		_, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			cancel()
-			t.Fatalf("ready with %q: %v", addr, err)
+	srv := startServer(t, env)
+	return srv.URL, func() {
+		if err := srv.stop(); err != nil {
+			t.Errorf("run: %v\n%s", err, srv.Log)
 		}
-		base = "http://127.0.0.1:" + port
-	case err := <-done:
-		cancel()
-		t.Fatalf("run returned before serving: %v\n%s", err, log)
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatalf("the server did not start in 20s\n%s", log)
 	}
-	stop := sync.OnceFunc(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v\n%s", err, log)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("run did not return 20s after its context ended\n%s", log)
-		}
-	})
-	t.Cleanup(stop)
-	return base, stop
 }
 
 // auMint signs claims for sub, valid for an hour, with the HS256 secret;

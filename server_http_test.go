@@ -30,34 +30,8 @@ func hStart(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	for k, v := range env {
 		vars[k] = v
 	}
-	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, func(k string) string { return vars[k] }, logs, func(a string) { addrc <- a })
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			t.Error("the server did not stop")
-		}
-	})
-	select {
-	case a := <-addrc:
-		_, port, _ := net.SplitHostPort(a)
-		return "http://127.0.0.1:" + port, logs
-	case err := <-done:
-		t.Fatalf("run: %v\n%s", err, logs)
-	case <-time.After(20 * time.Second):
-		t.Fatal("the server did not start")
-	}
-	return "", nil
+	srv := startServer(t, vars)
+	return srv.URL, srv.Log
 }
 
 func TestBodyLimit(t *testing.T) {
