@@ -73,3 +73,16 @@ func TestNoSuggestionsWithoutIntrospection(t *testing.T) {
 		t.Errorf("suggestion leaked: %s", r.Raw)
 	}
 }
+
+// Over Server-Sent Events, a document that does not validate is refused
+// with 400 and JSON errors before any stream opens.
+func TestSSERefusesInvalidDocuments(t *testing.T) {
+	h := newHarness(t, nil, Options{ComplexityLimit: 1000, Introspection: true})
+	r := h.do(t, "POST", "application/json", "text/event-stream", `{"query":"subscription { nope }"}`)
+	if r.Status != 400 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || r.errorCode(t) != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("%d %s %s", r.Status, r.Header.Get("Content-Type"), r.Raw)
+	}
+	if _, ok := r.Body["data"]; ok {
+		t.Errorf("a request error carries data: %s", r.Raw)
+	}
+}

@@ -291,9 +291,10 @@ func writeResponse(w http.ResponseWriter, media string, status int, resp *graphq
 }
 
 // SSE is gqlgen's Server-Sent Events transport behind the same checks of
-// the request body as plain HTTP, so that a body that is not a GraphQL
-// request is a 400 with BAD_REQUEST (gqlgen alone answers a code-less error
-// that reads as an internal one, and logs the raw body).
+// the request as plain HTTP, so that a body that is not a GraphQL request
+// is a 400 with BAD_REQUEST (gqlgen alone answers a code-less error that
+// reads as an internal one, and logs the raw body), and a document that
+// does not validate is a 400 rather than an error event in a 200 stream.
 type SSE struct{ transport.SSE }
 
 // Do checks the body, then streams.
@@ -310,8 +311,18 @@ func (s SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecut
 	}
 	check := r.Clone(r.Context())
 	check.Body = io.NopCloser(bytes.NewReader(body))
-	if _, status, msg := readParams(check); status != 0 {
+	params, status, msg := readParams(check)
+	if status != 0 {
 		writeProtocolError(w, exec, r, mediaJSON, status, msg)
+		return
+	}
+	// A document that does not parse or validate is refused before the
+	// stream opens, with 400 and the errors as JSON, as graphql-sse's own
+	// server does; the parsed document is cached for the stream below.
+	params.Headers = r.Header
+	if opCtx, errs := exec.CreateOperationContext(r.Context(), params); errs != nil {
+		resp := exec.DispatchError(graphql.WithOperationContext(r.Context(), opCtx), errs)
+		writeResponse(w, mediaJSON, http.StatusBadRequest, resp, false)
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
