@@ -242,8 +242,9 @@ func TestWebsocketInitTimeout(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("a socket without connection_init is still open after %v", 10*time.Second)
 	}
-	if got := websocket.CloseStatus(err); got != websocket.StatusProtocolError {
-		t.Fatalf("close status %v (%v), want %v", got, err, websocket.StatusProtocolError)
+	// graphql-transport-ws' 4408 Connection initialisation timeout.
+	if got := websocket.CloseStatus(err); got != 4408 {
+		t.Fatalf("close status %v (%v), want 4408", got, err)
 	}
 
 	polite, _, err := subDialWS(ctx, e.url, "")
@@ -401,5 +402,47 @@ func TestWebsocketInitPayloadNotAnObject(t *testing.T) {
 	_, _, err = c.Read(ctx)
 	if status := websocket.CloseStatus(err); status != 4400 {
 		t.Fatalf("read after a bad connection_init: %v (status %d), want a close with 4400", err, status)
+	}
+}
+
+// graphql-transport-ws close codes for protocol violations, and 4409 for a
+// subscription id already in use.
+func TestWebsocketProtocolViolations(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	const sub = `{"id":"1","type":"subscribe","payload":{"query":"subscription { itemEvents { id } }"}}`
+	tests := []struct {
+		name string
+		send []string
+		want websocket.StatusCode
+	}{
+		{"subscribe before connection_init", []string{sub}, 4401},
+		{"not JSON", []string{`{nope`}, 4400},
+		{"second connection_init", []string{`{"type":"connection_init"}`, `{"type":"connection_init"}`}, 4429},
+		{"id in use", []string{`{"type":"connection_init"}`, sub, sub}, 4409},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, _, err := subDialWS(ctx, e.url, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			for _, m := range tt.send {
+				subWrite(ctx, t, c, m)
+			}
+			for {
+				_, _, err := c.Read(ctx)
+				if err == nil {
+					continue // connection_ack, ping
+				}
+				if got := websocket.CloseStatus(err); got != tt.want {
+					t.Fatalf("closed with %v (%v), want %v", got, err, tt.want)
+				}
+				return
+			}
+		})
 	}
 }

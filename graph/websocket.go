@@ -1,7 +1,12 @@
 package graph
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net/http"
+	"reflect"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,10 +54,104 @@ func (a *recordingAccept) Accept(w http.ResponseWriter, r *http.Request, o trans
 }
 
 // trackedConn records whether it was closed, and passes the optional
-// read-limit and read-deadline methods through to the connection.
+// read-limit and read-deadline methods through to the connection. On the
+// graphql-transport-ws subprotocol it also holds gqlgen to the protocol
+// where gqlgen does not: a second subscribe with an id in use closes the
+// socket with 4409, and gqlgen's generic close codes become the protocol's
+// (4400 invalid message, 4401 subscribe before connection_ack, 4408 init
+// timeout, 4429 a second connection_init).
 type trackedConn struct {
 	transport.WebsocketConn
 	closed atomic.Bool
+
+	mu     sync.Mutex
+	acked  bool            // connection_ack was sent
+	last   string          // type of the last message read
+	active map[string]bool // subscription ids in use
+}
+
+const transportWS = "graphql-transport-ws"
+
+// NextReader reads one message and follows subscription ids.
+func (c *trackedConn) NextReader() (int, io.Reader, error) {
+	typ, r, err := c.WebsocketConn.NextReader()
+	if err != nil || c.Subprotocol() != transportWS {
+		return typ, r, err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return typ, nil, err
+	}
+	var m struct {
+		Type string `json:"type"`
+		ID   string `json:"id"`
+	}
+	if json.Unmarshal(data, &m) == nil {
+		c.mu.Lock()
+		c.last = m.Type
+		dup := false
+		switch m.Type {
+		case "subscribe":
+			if c.active == nil {
+				c.active = make(map[string]bool)
+			}
+			dup = c.active[m.ID]
+			c.active[m.ID] = true
+		case "complete":
+			delete(c.active, m.ID)
+		}
+		c.mu.Unlock()
+		if dup {
+			_ = c.WebsocketConn.WriteClose(4409, "Subscriber for "+m.ID+" already exists")
+			_ = c.Close()
+			return typ, nil, transport.ErrWebsocketClosed
+		}
+	}
+	return typ, bytes.NewReader(data), nil
+}
+
+// WriteJSON notes the acknowledgement and the subscriptions that end.
+func (c *trackedConn) WriteJSON(v any) error {
+	if c.Subprotocol() == transportWS {
+		if rv := reflect.Indirect(reflect.ValueOf(v)); rv.Kind() == reflect.Struct {
+			typ, id := rv.FieldByName("Type"), rv.FieldByName("ID")
+			if typ.IsValid() && typ.Kind() == reflect.String {
+				c.mu.Lock()
+				switch typ.String() {
+				case "connection_ack":
+					c.acked = true
+				case "complete", "error":
+					if id.IsValid() && id.Kind() == reflect.String {
+						delete(c.active, id.String())
+					}
+				}
+				c.mu.Unlock()
+			}
+		}
+	}
+	return c.WebsocketConn.WriteJSON(v)
+}
+
+// WriteClose maps gqlgen's generic close codes to graphql-transport-ws's.
+func (c *trackedConn) WriteClose(code int, reason string) error {
+	if c.Subprotocol() == transportWS && code == transport.WebsocketCloseProtocolError {
+		c.mu.Lock()
+		acked, last := c.acked, c.last
+		c.mu.Unlock()
+		switch {
+		case reason == "connection initialisation timeout":
+			code, reason = 4408, "Connection initialisation timeout"
+		case reason == "decoding error":
+			code, reason = 4400, "Invalid message received"
+		case reason == "unexpected message" && last == "connection_init" && acked:
+			code, reason = 4429, "Too many initialisation requests"
+		case reason == "unexpected message" && !acked:
+			code, reason = 4401, "Unauthorized"
+		case reason == "unexpected message":
+			code, reason = 4400, "Invalid message received"
+		}
+	}
+	return c.WebsocketConn.WriteClose(code, reason)
 }
 
 func (c *trackedConn) Close() error {
