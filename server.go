@@ -25,6 +25,7 @@ import (
 	"itemsrv/events"
 	"itemsrv/external"
 	"itemsrv/graph"
+	"itemsrv/items"
 	"itemsrv/metrics"
 	"itemsrv/playground"
 	"itemsrv/requestid"
@@ -168,7 +169,11 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		return settingsError{fmt.Errorf("EXTERNAL_API_URL: %w", err)}
 	}
 
-	resolver := &graph.Resolver{Store: store, Upstream: upstream, Broker: broker, Log: log}
+	cursorKey, err := database.CursorKey(ctx)
+	if err != nil {
+		return err
+	}
+	resolver := &graph.Resolver{Store: store, Upstream: upstream, Broker: broker, Cursors: items.NewCursorCodec(cursorKey), Log: log}
 	authn, err := auth.New(auth.Config{
 		JWTSecret: cfg.AuthJWTSecret,
 		JWKSURL:   cfg.AuthJWKSURL,

@@ -232,3 +232,53 @@ func TestMetricsOnTheirOwnAddress(t *testing.T) {
 		t.Errorf("/metrics on METRICS_ADDR: %d %.200s", res.StatusCode, b)
 	}
 }
+
+// A cursor is valid on the database that issued it only: each database has
+// a signing key of its own.
+func TestCursorFromAnotherDatabaseIsRefused(t *testing.T) {
+	a, _ := hStart(t, nil)
+	b, _ := hStart(t, nil)
+	page := func(base, after string) (*http.Response, map[string]any) {
+		body, _ := json.Marshal(map[string]any{
+			"query":     `query($after: String) { items(first: 1, after: $after) { pageInfo { endCursor } } }`,
+			"variables": map[string]any{"after": after},
+		})
+		if after == "" {
+			body, _ = json.Marshal(map[string]any{"query": `{ items(first: 1) { pageInfo { endCursor } } }`})
+		}
+		res, err := http.Post(base+"/graphql", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return res, out
+	}
+	for _, base := range []string{a, b} {
+		for _, title := range []string{"one", "two"} {
+			res, err := http.Post(base+"/graphql", "application/json",
+				strings.NewReader(`{"query":"mutation { createItem(input: {title: \"`+title+`\"}) { id } }"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+		}
+	}
+	_, out := page(a, "")
+	cursor := out["data"].(map[string]any)["items"].(map[string]any)["pageInfo"].(map[string]any)["endCursor"].(string)
+	if _, out := page(a, cursor); out["errors"] != nil {
+		t.Fatalf("the issuing server refused its own cursor: %v", out)
+	}
+	_, out = page(b, cursor)
+	errs, _ := out["errors"].([]any)
+	if len(errs) != 1 {
+		t.Fatalf("another database's server took the cursor: %v", out)
+	}
+	ext := errs[0].(map[string]any)["extensions"].(map[string]any)
+	if ext["code"] != "BAD_USER_INPUT" || ext["field"] != "after" {
+		t.Fatalf("error %v, want BAD_USER_INPUT on after", ext)
+	}
+}

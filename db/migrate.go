@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -74,4 +75,18 @@ func (d *DB) Migrate(ctx context.Context) (applied []string, err error) {
 		applied = append(applied, mg.Name)
 	}
 	return applied, nil
+}
+
+// CursorKey returns the database's own key for signing cursors, made by the
+// migrations.
+func (d *DB) CursorKey(ctx context.Context) ([]byte, error) {
+	var v string
+	if err := d.Bun.NewRaw("SELECT value FROM server_secrets WHERE name = 'cursor_key'").Scan(ctx, &v); err != nil {
+		return nil, classify(err, "read the cursor key")
+	}
+	key, err := hex.DecodeString(v)
+	if err != nil || len(key) < 16 {
+		return nil, fmt.Errorf("read the cursor key: it is not a key")
+	}
+	return key, nil
 }

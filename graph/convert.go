@@ -44,7 +44,7 @@ var orderFields = map[model.ItemOrderField]items.OrderField{
 }
 
 // listParams validates the arguments of items.
-func listParams(owner string, first *int, after *string, filter *model.ItemFilter, orderBy *model.ItemOrder) (items.ListParams, error) {
+func listParams(cursors *items.CursorCodec, owner string, first *int, after *string, filter *model.ItemFilter, orderBy *model.ItemOrder) (items.ListParams, error) {
 	p := items.ListParams{Owner: owner, Order: items.Order{Field: items.OrderCreatedAt, Desc: true}}
 	var err error
 	if p.First, err = items.ValidateFirst(first); err != nil {
@@ -65,7 +65,7 @@ func listParams(owner string, first *int, after *string, filter *model.ItemFilte
 		p.Filter.CreatedBefore = filter.CreatedBefore
 	}
 	if after != nil {
-		if p.After, err = items.DecodeCursor(*after, p.Order); err != nil {
+		if p.After, err = cursors.Decode(*after, p.Order); err != nil {
 			return p, err
 		}
 	}

@@ -18,7 +18,10 @@ type Resolver struct {
 	Upstream *external.Client
 	// Broker delivers committed item events to subscriptions.
 	Broker *events.Broker
-	Log    *slog.Logger
+	// Cursors signs and checks pagination cursors; nil uses the key built
+	// into the program (main gives it the database's own key).
+	Cursors *items.CursorCodec
+	Log     *slog.Logger
 }
 
 // owner is the owner of the caller's items.
@@ -35,4 +38,12 @@ func writer(ctx context.Context) (string, error) {
 		return "", errForbidden
 	}
 	return p.Subject, nil
+}
+
+// cursors is the codec of the resolver's cursors.
+func (r *Resolver) cursors() *items.CursorCodec {
+	if r.Cursors != nil {
+		return r.Cursors
+	}
+	return items.DefaultCursorCodec
 }

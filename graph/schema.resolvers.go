@@ -27,7 +27,7 @@ func (r *itemConnectionResolver) Edges(ctx context.Context, obj *model.ItemConne
 	edges := make([]model.ItemEdge, len(obj.Page.Items))
 	for i := range obj.Page.Items {
 		it := &obj.Page.Items[i]
-		edges[i] = model.ItemEdge{Cursor: items.CursorOf(it, obj.Params.Order).Encode(), Node: it}
+		edges[i] = model.ItemEdge{Cursor: r.cursors().Encode(items.CursorOf(it, obj.Params.Order)), Node: it}
 	}
 	return edges, nil
 }
@@ -40,8 +40,8 @@ func (r *itemConnectionResolver) Nodes(ctx context.Context, obj *model.ItemConne
 func (r *itemConnectionResolver) PageInfo(ctx context.Context, obj *model.ItemConnection) (*model.PageInfo, error) {
 	pi := &model.PageInfo{HasNextPage: obj.Page.HasNextPage, HasPreviousPage: obj.Page.HasPreviousPage}
 	if n := len(obj.Page.Items); n > 0 {
-		start := items.CursorOf(&obj.Page.Items[0], obj.Params.Order).Encode()
-		end := items.CursorOf(&obj.Page.Items[n-1], obj.Params.Order).Encode()
+		start := r.cursors().Encode(items.CursorOf(&obj.Page.Items[0], obj.Params.Order))
+		end := r.cursors().Encode(items.CursorOf(&obj.Page.Items[n-1], obj.Params.Order))
 		pi.StartCursor, pi.EndCursor = &start, &end
 	}
 	return pi, nil
@@ -140,7 +140,7 @@ func (r *queryResolver) Item(ctx context.Context, id string) (*items.Item, error
 }
 
 func (r *queryResolver) Items(ctx context.Context, first *int, after *string, filter *model.ItemFilter, orderBy *model.ItemOrder) (*model.ItemConnection, error) {
-	p, err := listParams(owner(ctx), first, after, filter, orderBy)
+	p, err := listParams(r.cursors(), owner(ctx), first, after, filter, orderBy)
 	if err != nil {
 		return nil, err
 	}

@@ -80,23 +80,35 @@ func CursorOf(it *Item, o Order) Cursor {
 	return c
 }
 
-// cursorKey authenticates cursors so that a client cannot forge a position or
-// reuse a cursor with another order. Positions are not secret, so a key that
-// every server process shares is enough.
-var cursorKey = []byte("items-cursor-v1")
+// CursorCodec signs cursors with a key, so that a client can neither forge a
+// position nor reuse a cursor with another order, or on another database
+// when each database has a key of its own. Positions are not secret: every
+// server process of one database shares the key.
+type CursorCodec struct {
+	// macs reuses keyed HMACs: making one costs more than the rest of a
+	// cursor.
+	macs sync.Pool
+}
+
+// NewCursorCodec returns a codec signing with key.
+func NewCursorCodec(key []byte) *CursorCodec {
+	key = append([]byte(nil), key...)
+	return &CursorCodec{macs: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
+
+// DefaultCursorCodec signs with a key built into the program, for cursors
+// made without a database's own key.
+var DefaultCursorCodec = NewCursorCodec([]byte("items-cursor-v1"))
 
 const macLen = 12
 
-// macs reuses keyed HMACs: making one costs more than the rest of a cursor.
-var macs = sync.Pool{New: func() any { return hmac.New(sha256.New, cursorKey) }}
-
 // sign appends the first macLen bytes of data's MAC to dst.
-func sign(dst, data []byte) []byte {
-	m := macs.Get().(hash.Hash)
+func (k *CursorCodec) sign(dst, data []byte) []byte {
+	m := k.macs.Get().(hash.Hash)
 	m.Reset()
 	m.Write(data)
 	dst = m.Sum(dst)[:len(dst)+macLen]
-	macs.Put(m)
+	k.macs.Put(m)
 	return dst
 }
 
@@ -111,8 +123,14 @@ func fieldChar(f OrderField) byte {
 	}
 }
 
+// Encode returns the opaque string form of c, signed with the built-in key.
+func (c Cursor) Encode() string { return DefaultCursorCodec.Encode(c) }
+
+// DecodeCursor parses a cursor that Cursor.Encode made for the order o.
+func DecodeCursor(s string, o Order) (*Cursor, error) { return DefaultCursorCodec.Decode(s, o) }
+
 // Encode returns the opaque string form of c.
-func (c Cursor) Encode() string {
+func (k *CursorCodec) Encode(c Cursor) string {
 	b := make([]byte, 0, 64)
 	b = append(b, fieldChar(c.Order.Field))
 	if c.Order.Desc {
@@ -127,13 +145,13 @@ func (c Cursor) Encode() string {
 	} else {
 		b = strconv.AppendInt(b, c.Time.UnixMicro(), 10)
 	}
-	b = sign(b, b)
+	b = k.sign(b, b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// DecodeCursor parses a cursor issued by Encode for the order o. Anything
+// Decode parses a cursor that k's Encode made for the order o. Anything
 // else is BAD_USER_INPUT on the field "after".
-func DecodeCursor(s string, o Order) (*Cursor, error) {
+func (k *CursorCodec) Decode(s string, o Order) (*Cursor, error) {
 	bad := InvalidInput("after", "after is not a cursor issued by this server for this order")
 	// Only the exact string Encode made is a cursor: the decoder would
 	// otherwise skip newlines and ignore stray trailing bits, so that many
@@ -147,7 +165,7 @@ func DecodeCursor(s string, o Order) (*Cursor, error) {
 	}
 	body, mac := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
 	var sum [sha256.Size]byte
-	if !hmac.Equal(sign(sum[:0], body), mac) {
+	if !hmac.Equal(k.sign(sum[:0], body), mac) {
 		return nil, bad
 	}
 	if body[0] != fieldChar(o.Field) || (body[1] == 'd') != o.Desc {
