@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"itemsrv/jsonplaceholder"
 )
 
 // The complexity model lets ordinary pages through at the default limit of
@@ -84,5 +86,21 @@ func TestSSERefusesInvalidDocuments(t *testing.T) {
 	}
 	if _, ok := r.Body["data"]; ok {
 		t.Errorf("a request error carries data: %s", r.Raw)
+	}
+}
+
+// Responses keep <, > and & as they are: externalData is the text as
+// stored, not HTML-escaped.
+func TestResponsesAreNotHTMLEscaped(t *testing.T) {
+	h := newHarness(t, nil, Options{ComplexityLimit: 1000, Introspection: true})
+	h.Fake.AddFault(jsonplaceholder.Fault{Path: "/posts/50", Status: 200, Body: `{"userId":1,"id":50,"title":"a <b> & c","body":"x"}`})
+	r := h.post(t, map[string]any{"query": `mutation { createItem(input: {title: "<&>"}) { id title } }`})
+	if !strings.Contains(r.Raw, `"title":"<&>"`) {
+		t.Fatalf("escaped: %s", r.Raw)
+	}
+	id := r.Body["data"].(map[string]any)["createItem"].(map[string]any)["id"].(string)
+	r = h.post(t, map[string]any{"query": `mutation($id: ID!) { enrichItem(id: $id, postId: "50") { externalData } }`, "variables": map[string]any{"id": id}})
+	if !strings.Contains(r.Raw, `{"userId":1,"id":50,"title":"a <b> & c","body":"x"}`) {
+		t.Fatalf("externalData is not the text as fetched: %s", r.Raw)
 	}
 }

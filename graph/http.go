@@ -271,16 +271,21 @@ func writeRequestError(w http.ResponseWriter, exec graphql.GraphExecutor, ctx co
 // writeResponse writes resp; withData false leaves the data entry out, as
 // the spec asks for a request error.
 func writeResponse(w http.ResponseWriter, media string, status int, resp *graphql.Response, withData bool) {
-	var b []byte
+	// Not json.Marshal: it would HTML-escape <, > and & inside the data
+	// (externalData included), which is then not the text as stored.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
 	var err error
 	if withData {
-		b, err = json.Marshal(resp)
+		err = enc.Encode(resp)
 	} else {
-		b, err = json.Marshal(struct {
+		err = enc.Encode(struct {
 			Errors     gqlerror.List  `json:"errors,omitempty"`
 			Extensions map[string]any `json:"extensions,omitempty"`
 		}{resp.Errors, resp.Extensions})
 	}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
