@@ -109,3 +109,13 @@ func TestLowerCaseTime(t *testing.T) {
 	e := newEnv(t, dbtest.Open(t, dbtest.SQLiteURL(t)))
 	e.ok(t, `{ items(filter: {createdAfter: "2020-01-01t00:00:00z"}) { totalCount } }`, nil, nil)
 }
+
+// A time outside the years 0001–9999 is BAD_USER_INPUT on both engines.
+func TestTimeOutsideTheCalendar(t *testing.T) {
+	dbtest.EachDB(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		e.fail(t, `{ items(filter: {createdAfter: "0000-01-01T00:00:00Z"}) { totalCount } }`, nil, "BAD_USER_INPUT", "createdAfter")
+		e.fail(t, `{ items(filter: {createdBefore: "0000-06-01T00:00:00+01:00"}) { totalCount } }`, nil, "BAD_USER_INPUT", "createdBefore")
+		e.ok(t, `{ items(filter: {createdAfter: "0001-01-01T00:00:00Z", createdBefore: "9999-12-31T23:59:59.999999999Z"}) { totalCount } }`, nil, nil)
+	})
+}

@@ -40,6 +40,10 @@ func UnmarshalTime(v any) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, items.InvalidInput("", "%s is not an RFC 3339 time, e.g. \"2026-11-25T10:00:00Z\"", strconv.Quote(s))
 	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		// Year 0 does not exist in PostgreSQL's calendar.
+		return time.Time{}, items.InvalidInput("", "%s is outside the years 0001 to 9999", strconv.Quote(s))
+	}
 	return t.UTC(), nil
 }
 
