@@ -647,3 +647,30 @@ func TestAuthBothSecretAndJWKS(t *testing.T) {
 		t.Fatalf("run = %v, want a settings error naming both variables", err)
 	}
 }
+
+// A socket whose token expires is closed with 4401, not a normal closure,
+// so that the client authenticates again.
+func TestAuthWebsocketClosedWhenTheTokenExpires(t *testing.T) {
+	t.Parallel()
+	base, _ := auStart(t, auEnv(t, dbtest.SQLiteURL(t), "AUTH_JWT_SECRET", auSecret))
+	// Expired 29 s ago: accepted for about one more second, by the leeway.
+	tok := auMint(t, "alice", "items:write", func(c jwt.MapClaims) {
+		c["exp"] = time.Now().Add(-29 * time.Second).Unix()
+	})
+	conn, err := auDial(t, base, map[string]any{"Authorization": "Bearer " + tok})
+	if err != nil {
+		t.Fatalf("connection_init with a token still within the leeway: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, _, err := conn.Read(ctx)
+		if err == nil {
+			continue // pings
+		}
+		if got := websocket.CloseStatus(err); got != 4401 {
+			t.Fatalf("the socket ended with %v (status %d), want close 4401", err, got)
+		}
+		return
+	}
+}

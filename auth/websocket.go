@@ -32,16 +32,17 @@ func (a *Authenticator) WebsocketInit(ctx context.Context, initPayload map[strin
 		return ctx, err
 	}
 	ctx = WithPrincipal(ctx, p)
-	ctx, cancel := context.WithDeadlineCause(ctx, expiry, errTokenExpired)
+	ctx, cancel := context.WithDeadlineCause(ctx, expiry, ErrTokenExpired)
 	// The deadline's timer is released when ctx ends, by its deadline or
 	// by the connection's end; nothing else holds cancel.
 	context.AfterFunc(ctx, cancel)
 	return ctx, nil
 }
 
-// errTokenExpired is the cause of a WebSocket context that ended because
-// its token expired.
-var errTokenExpired = errors.New("token expired")
+// ErrTokenExpired is the cause (context.Cause) of a WebSocket context that
+// ended because its token expired; the transport closes such a socket with
+// 4401.
+var ErrTokenExpired = errors.New("token expired")
 
 // payloadAuthorization finds the Authorization value of a connection_init
 // payload: top-level or under "headers", key in any case. It returns "" when

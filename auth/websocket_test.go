@@ -79,8 +79,8 @@ func TestWebsocketInitContextEndsWithToken(t *testing.T) {
 	}
 	select {
 	case <-ctx.Done():
-		if !errors.Is(context.Cause(ctx), errTokenExpired) {
-			t.Errorf("cause = %v, want %v", context.Cause(ctx), errTokenExpired)
+		if !errors.Is(context.Cause(ctx), ErrTokenExpired) {
+			t.Errorf("cause = %v, want %v", context.Cause(ctx), ErrTokenExpired)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("context outlived its token")

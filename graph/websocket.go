@@ -2,7 +2,9 @@ package graph
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"reflect"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
+
+	"itemsrv/auth"
 )
 
 // closeBadInit is the close code for a connection_init that is not an object
@@ -31,6 +35,19 @@ func (t Websocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		rec.inner = transport.CoderWebsocketImplementation{}
 	}
 	t.Implementation = rec
+	if init := t.InitFunc; init != nil {
+		// Keep the socket's context, to tell a token's expiry from other
+		// ends when gqlgen closes the socket with its context.
+		t.InitFunc = func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			ctx, ack, err := init(ctx, p)
+			if err == nil && rec.conn != nil {
+				rec.conn.mu.Lock()
+				rec.conn.initCtx = ctx
+				rec.conn.mu.Unlock()
+			}
+			return ctx, ack, err
+		}
+	}
 	t.Websocket.Do(w, r, exec)
 	if c := rec.conn; c != nil && !c.closed.Load() {
 		_ = c.WriteClose(closeBadInit, "connection_init payload must be an object")
@@ -64,10 +81,11 @@ type trackedConn struct {
 	transport.WebsocketConn
 	closed atomic.Bool
 
-	mu     sync.Mutex
-	acked  bool            // connection_ack was sent
-	last   string          // type of the last message read
-	active map[string]bool // subscription ids in use
+	mu      sync.Mutex
+	initCtx context.Context // the socket's context after connection_init
+	acked   bool            // connection_ack was sent
+	last    string          // type of the last message read
+	active  map[string]bool // subscription ids in use
 }
 
 const transportWS = "graphql-transport-ws"
@@ -132,8 +150,17 @@ func (c *trackedConn) WriteJSON(v any) error {
 	return c.WebsocketConn.WriteJSON(v)
 }
 
-// WriteClose maps gqlgen's generic close codes to graphql-transport-ws's.
+// WriteClose maps gqlgen's generic close codes to graphql-transport-ws's,
+// and closes a socket whose token expired with 4401 rather than a normal
+// closure, so that the client authenticates again instead of taking it for
+// the end of the server.
 func (c *trackedConn) WriteClose(code int, reason string) error {
+	c.mu.Lock()
+	initCtx := c.initCtx
+	c.mu.Unlock()
+	if code == transport.WebsocketCloseNormalClosure && initCtx != nil && errors.Is(context.Cause(initCtx), auth.ErrTokenExpired) {
+		code, reason = 4401, "Unauthorized: token expired"
+	}
 	if c.Subprotocol() == transportWS && code == transport.WebsocketCloseProtocolError {
 		c.mu.Lock()
 		acked, last := c.acked, c.last
