@@ -44,7 +44,6 @@ func TestStoreDuringOutage(t *testing.T) {
 			return err
 		}},
 		{"get", func(ctx context.Context) error { _, err := store.GetItem(ctx, "", kept.ID); return err }},
-		{"get many", func(ctx context.Context) error { _, err := store.GetItems(ctx, "", []int64{kept.ID}); return err }},
 		{"list", func(ctx context.Context) error {
 			_, err := store.ListItems(ctx, items.ListParams{First: 10, Order: items.Order{Field: items.OrderCreatedAt, Desc: true}})
 			return err

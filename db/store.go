@@ -141,25 +141,6 @@ func (s *Store) GetItem(ctx context.Context, owner string, id int64) (*items.Ite
 	return toItem(&row), nil
 }
 
-// GetItems returns the items of owner among ids, by id; missing ones are
-// absent from the map.
-func (s *Store) GetItems(ctx context.Context, owner string, ids []int64) (map[int64]*items.Item, error) {
-	out := make(map[int64]*items.Item, len(ids))
-	if len(ids) == 0 {
-		return out, nil
-	}
-	var rows []itemRow
-	err := s.db.Bun.NewSelect().Model(&rows).
-		Where("id IN (?)", bun.List(ids)).Where("owner = ?", owner).Scan(ctx)
-	if err != nil {
-		return nil, classify(err, "get items")
-	}
-	for i := range rows {
-		out[rows[i].ID] = toItem(&rows[i])
-	}
-	return out, nil
-}
-
 // UpdateItem applies u in one compare-and-set statement. It returns
 // NOT_FOUND when owner has no such item and CONFLICT (with the current
 // version) when u.ExpectedVersion is set and is not the current version.

@@ -431,22 +431,6 @@ func TestMemorySQLite(t *testing.T) {
 	}
 }
 
-func TestGetItems(t *testing.T) {
-	dbtest.EachDB(t, func(t *testing.T, d *db.DB) {
-		s := db.NewStore(d)
-		a := mustCreate(t, s, owner, "a", nil)
-		b := mustCreate(t, s, owner, "b", nil)
-		other := mustCreate(t, s, "bob", "c", nil)
-		got, err := s.GetItems(context.Background(), owner, []int64{a.ID, b.ID, other.ID, 999999})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != 2 || got[a.ID].Title != "a" || got[b.ID].Title != "b" {
-			t.Fatalf("GetItems = %v", got)
-		}
-	})
-}
-
 // The post is kept with its keys in the order fetched and its values as
 // they are, without insignificant white space.
 func TestEnrichKeepsThePostAsFetched(t *testing.T) {

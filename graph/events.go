@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"golang.org/x/sync/singleflight"
@@ -68,7 +67,7 @@ func (r *Resolver) eventItem(ctx context.Context, e items.Event) (*items.Item, e
 	v, err, _ := eventItems.Do(key, func() (any, error) {
 		return r.Store.GetItem(context.WithoutCancel(ctx), e.Owner, e.ID)
 	})
-	if errors.Is(err, items.ErrNotFound) || items.ErrorCode(err) == items.CodeNotFound {
+	if items.ErrorCode(err) == items.CodeNotFound {
 		return nil, nil
 	}
 	if err != nil {
