@@ -100,7 +100,7 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	defer database.Close()
 	database.Log(log)
 	if tracingOn {
-		database.Bun = database.Bun.WithQueryHook(tracing.QueryHook{})
+		database.AddQueryHook(tracing.QueryHook{})
 	}
 	applied, err := database.Migrate(ctx)
 	if err != nil {

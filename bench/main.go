@@ -300,9 +300,13 @@ func measure(ctx context.Context, o *options, e *benchEnv, c benchCase, who stri
 		load.Run(ctx, conc, 0, o.warmup, op)
 	}
 	p.resetPeak()
-	cpu0 := p.cpu()
+	cpu0, db0, self0 := p.cpu(), postgresCPU(), procCPU("self")
 	res := load.Run(ctx, conc, 0, o.duration, op)
-	cpu1 := p.cpu()
+	cpu1, db1, self1 := p.cpu(), postgresCPU(), procCPU("self")
+	var dbCPU time.Duration
+	for pid, t := range db1 {
+		dbCPU += t - db0[pid] // a backend started during the run counts whole
+	}
 	row := Run{
 		Case: c.name, Target: who, Concurrency: conc, Repeat: repeat,
 		Requests: res.Requests, Errors: res.Errors, FirstError: res.FirstError,
@@ -313,7 +317,10 @@ func measure(ctx context.Context, o *options, e *benchEnv, c benchCase, who stri
 		PeakRSSMiB: mib(p.status("VmHWM")),
 	}
 	if res.Requests > 0 {
-		row.CPUPerReqMs = (cpu1 - cpu0).Seconds() * 1000 / float64(res.Requests)
+		n := float64(res.Requests)
+		row.CPUPerReqMs = (cpu1 - cpu0).Seconds() * 1000 / n
+		row.DBCPUPerReqMs = dbCPU.Seconds() * 1000 / n
+		row.LoadCPUPerReqMs = (self1 - self0).Seconds() * 1000 / n
 	}
 	fmt.Fprintf(os.Stderr, "%8.0f req/s p50 %6.2f ms p99 %6.2f ms errors %d\n", row.RPS, row.P50ms, row.P99ms, row.Errors)
 	if res.FirstError != "" {
@@ -453,8 +460,30 @@ func (p *proc) stop() {
 }
 
 // cpu is the user and system CPU time the process has used.
-func (p *proc) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *proc) cpu() time.Duration { return procCPU(strconv.Itoa(p.cmd.Process.Pid)) }
+
+// postgresCPU is the CPU time of every process on this machine named
+// postgres, by pid: the backends serving both targets, plus the background
+// writer, WAL writer and checkpointer. Empty when PostgreSQL runs
+// elsewhere.
+func postgresCPU() map[string]time.Duration {
+	ents, _ := os.ReadDir("/proc")
+	m := map[string]time.Duration{}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if comm, err := os.ReadFile("/proc/" + e.Name() + "/comm"); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			m[e.Name()] = procCPU(e.Name())
+		}
+	}
+	return m
+}
+
+// procCPU is the user and system CPU time of /proc/<pid> ("self" for this
+// process).
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
 		return 0
 	}

@@ -31,22 +31,29 @@ type Run struct {
 	P99ms       float64 `json:"p99ms"`
 	MaxMs       float64 `json:"maxMs"`
 	CPUPerReqMs float64 `json:"cpuPerRequestMs"`
-	PeakRSSMiB  float64 `json:"peakRssMiB"`
+	// DBCPUPerReqMs is the CPU of every local postgres process per request
+	// (0 when PostgreSQL runs elsewhere); LoadCPUPerReqMs the load
+	// generator's own.
+	DBCPUPerReqMs   float64 `json:"dbCpuPerRequestMs"`
+	LoadCPUPerReqMs float64 `json:"loadCpuPerRequestMs"`
+	PeakRSSMiB      float64 `json:"peakRssMiB"`
 }
 
 // Summary is the mean over the repeats of one case, target and concurrency.
 type Summary struct {
-	Case        string  `json:"case"`
-	Target      string  `json:"target"`
-	Concurrency int     `json:"concurrency"`
-	RPS         float64 `json:"rps"`
-	RPSMin      float64 `json:"rpsMin"`
-	RPSMax      float64 `json:"rpsMax"`
-	P50ms       float64 `json:"p50ms"`
-	P99ms       float64 `json:"p99ms"`
-	Errors      int     `json:"errors"`
-	CPUPerReqMs float64 `json:"cpuPerRequestMs"`
-	PeakRSSMiB  float64 `json:"peakRssMiB"`
+	Case            string  `json:"case"`
+	Target          string  `json:"target"`
+	Concurrency     int     `json:"concurrency"`
+	RPS             float64 `json:"rps"`
+	RPSMin          float64 `json:"rpsMin"`
+	RPSMax          float64 `json:"rpsMax"`
+	P50ms           float64 `json:"p50ms"`
+	P99ms           float64 `json:"p99ms"`
+	Errors          int     `json:"errors"`
+	CPUPerReqMs     float64 `json:"cpuPerRequestMs"`
+	DBCPUPerReqMs   float64 `json:"dbCpuPerRequestMs"`
+	LoadCPUPerReqMs float64 `json:"loadCpuPerRequestMs"`
+	PeakRSSMiB      float64 `json:"peakRssMiB"`
 	// RPSRatio and P99Ratio are server/baseline, on server rows of the
 	// cases the baseline serves.
 	RPSRatio float64 `json:"rpsRatio,omitempty"`
@@ -107,6 +114,8 @@ func (r *Report) summarize() {
 			s.P50ms += run.P50ms / float64(len(runs))
 			s.P99ms += run.P99ms / float64(len(runs))
 			s.CPUPerReqMs += run.CPUPerReqMs / float64(len(runs))
+			s.DBCPUPerReqMs += run.DBCPUPerReqMs / float64(len(runs))
+			s.LoadCPUPerReqMs += run.LoadCPUPerReqMs / float64(len(runs))
 			s.Errors += run.Errors
 			s.RPSMin = min(s.RPSMin, run.RPS)
 			s.RPSMax = max(s.RPSMax, run.RPS)
@@ -212,15 +221,15 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "- SQLite start to ready (exec → /readyz 200): new file %s ms, existing file %s ms\n", floats(r.ReadyFresh), floats(r.ReadyExisting))
 	}
 	b.WriteString("\n### Summary (mean of the repeats; req/s range in brackets)\n\n")
-	b.WriteString("| case | c | target | req/s | p50 ms | p99 ms | errors | CPU ms/req | peak RSS MiB | req/s ÷ baseline | p99 ÷ baseline |\n")
-	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| case | c | target | req/s | p50 ms | p99 ms | errors | CPU ms/req | PostgreSQL CPU ms/req | load CPU ms/req | peak RSS MiB | req/s ÷ baseline | p99 ÷ baseline |\n")
+	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Summaries {
 		rr, pr := "", ""
 		if s.RPSRatio > 0 {
 			rr, pr = fmt.Sprintf("%.2f", s.RPSRatio), fmt.Sprintf("%.2f", s.P99Ratio)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %s | %.0f [%.0f–%.0f] | %.2f | %.2f | %d | %.3f | %.1f | %s | %s |\n",
-			s.Case, s.Concurrency, s.Target, s.RPS, s.RPSMin, s.RPSMax, s.P50ms, s.P99ms, s.Errors, s.CPUPerReqMs, s.PeakRSSMiB, rr, pr)
+		fmt.Fprintf(&b, "| %s | %d | %s | %.0f [%.0f–%.0f] | %.2f | %.2f | %d | %.3f | %.3f | %.3f | %.1f | %s | %s |\n",
+			s.Case, s.Concurrency, s.Target, s.RPS, s.RPSMin, s.RPSMax, s.P50ms, s.P99ms, s.Errors, s.CPUPerReqMs, s.DBCPUPerReqMs, s.LoadCPUPerReqMs, s.PeakRSSMiB, rr, pr)
 	}
 	b.WriteString("\n### Targets\n\n| goal | measured | met |\n|---|---|---|\n")
 	for _, t := range r.Targets {

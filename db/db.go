@@ -56,6 +56,20 @@ type DB struct {
 	Where string
 	// pgConfig is kept to open the LISTEN connection.
 	pgConfig *pgx.ConnConfig
+	// stmtMode is how the store's own statements, which bind their
+	// arguments apart from the text, run on PostgreSQL: prepared once per
+	// connection and cached unless DATABASE_URL says otherwise.
+	stmtMode pgx.QueryExecMode
+	// hooks are the query hooks also given to Bun, for the store's own
+	// statements, which do not pass through Bun on PostgreSQL.
+	hooks []bun.QueryHook
+}
+
+// AddQueryHook adds a query hook that sees every statement: those Bun
+// builds and the store's own.
+func (d *DB) AddQueryHook(h bun.QueryHook) {
+	d.Bun = d.Bun.WithQueryHook(h)
+	d.hooks = append(d.hooks, h)
 }
 
 func init() {
@@ -155,10 +169,20 @@ func openPostgres(rawURL string, opts Options) (*DB, error) {
 	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 		cfg.RuntimeParams["application_name"] = "itemsrv"
 	}
-	// bun formats arguments into the query text itself, so every statement
-	// is new to the server: preparing and caching them would only cost a
-	// round trip and memory. The simple protocol sends each in one trip.
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	// Bun formats arguments into the query text itself, so every statement
+	// it builds is new to the server: preparing and caching them would only
+	// cost a round trip and memory, and the simple protocol sends each in
+	// one trip. The store's hot statements keep their arguments apart, so
+	// they are prepared once per connection and cached, which spares
+	// PostgreSQL parsing and planning them on every request. A
+	// default_query_exec_mode in DATABASE_URL (e.g. "exec" behind a
+	// transaction-pooling PgBouncer) is used for both.
+	stmtMode := pgx.QueryExecModeCacheStatement
+	if strings.Contains(rawURL, "default_query_exec_mode") {
+		stmtMode = cfg.DefaultQueryExecMode
+	} else {
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}
 	sqldb := stdlib.OpenDB(*cfg)
 	sqldb.SetMaxOpenConns(opts.MaxOpenConns)
 	sqldb.SetMaxIdleConns(opts.MaxOpenConns)
@@ -169,6 +193,7 @@ func openPostgres(rawURL string, opts Options) (*DB, error) {
 		Engine:   Postgres,
 		Where:    where,
 		pgConfig: cfg,
+		stmtMode: stmtMode,
 	}, nil
 }
 

@@ -3,13 +3,13 @@ package db
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/uptrace/bun"
 
 	"itemsrv/items"
 )
@@ -22,22 +22,18 @@ const NotifyChannel = "item_events"
 // payload limit.
 const maxNotifyPayload = 7900
 
-// itemRow is the storage form of an item; bun tags stay in this package.
+// itemRow is the storage form of an item, as the store's statements read
+// it (itemColumns).
 type itemRow struct {
-	bun.BaseModel `bun:"table:items"`
-
-	ID           int64      `bun:"id,pk,autoincrement"`
-	Owner        string     `bun:"owner,notnull"`
-	Title        string     `bun:"title,notnull"`
-	Description  *string    `bun:"description"`
-	ExternalData *string    `bun:"external_data"`
-	EnrichedAt   *time.Time `bun:"enriched_at"`
-	Version      int        `bun:"version,notnull"`
-	CreatedAt    time.Time  `bun:"created_at,notnull"`
-	UpdatedAt    time.Time  `bun:"updated_at,notnull"`
-
-	// Notified receives the pg_notify column of a write on PostgreSQL.
-	Notified bool `bun:"notified,scanonly"`
+	ID           int64
+	Owner        string
+	Title        string
+	Description  *string
+	ExternalData *string
+	EnrichedAt   *time.Time
+	Version      int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 func toItem(r *itemRow) *items.Item {
@@ -82,87 +78,94 @@ func (s *Store) OnCommit(fn func(items.Event)) { s.publish = fn }
 // DB returns the database of the store.
 func (s *Store) DB() *DB { return s.db }
 
-// writeQuery is an insert, update or delete with RETURNING.
-type writeQuery interface {
-	bun.Query
-	Scan(ctx context.Context, dest ...any) error
+// write starts a write statement: on PostgreSQL the write becomes the CTE
+// that returning selects from.
+func (s *Store) write() *stmt {
+	q := s.stmt()
+	if q.pg {
+		q.sql("WITH w AS (")
+	}
+	return q
 }
 
-// writeReturning runs a write query that returns item rows. On PostgreSQL it
-// wraps the write in a CTE whose SELECT also calls pg_notify, so the event is
-// part of the same statement: sent at commit, never for a rolled-back write,
-// in commit order. On SQLite the event is published after the statement.
-func (s *Store) writeReturning(ctx context.Context, q writeQuery, evType items.EventType, dest *itemRow) error {
-	if s.db.Engine == Postgres {
-		return s.db.Bun.NewSelect().
-			With("w", q).
-			TableExpr("w").
-			ColumnExpr("w.*").
-			// The event carries the item as committed when it fits in a
-			// NOTIFY payload (under 8,000 bytes), so that subscribers see
-			// every committed state; a larger one is loaded on delivery.
-			ColumnExpr(`pg_notify(?, CASE WHEN octet_length(json_build_object('t', ?, 'id', w.id, 'o', w.owner, 'v', w.version, 'i', row_to_json(w))::text) < ?
-				THEN json_build_object('t', ?, 'id', w.id, 'o', w.owner, 'v', w.version, 'i', row_to_json(w))::text
-				ELSE json_build_object('t', ?, 'id', w.id, 'o', w.owner, 'v', w.version)::text END) IS NULL AS notified`,
-				NotifyChannel, string(evType), maxNotifyPayload, string(evType), string(evType)).
-			Scan(ctx, dest)
+// returning runs q, a write begun by write, with RETURNING itemColumns
+// appended, and returns the item it wrote, or sql.ErrNoRows when it
+// matched none. On PostgreSQL the SELECT around the write also calls
+// pg_notify, so the event is part of the same statement: sent at commit,
+// never for a rolled-back write, in commit order. On SQLite the event is
+// published after the statement.
+func (s *Store) returning(ctx context.Context, q *stmt, evType items.EventType) (*itemRow, error) {
+	q.sql(" RETURNING ", itemColumns)
+	if !q.pg {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		r, err := s.one(ctx, q)
+		if err == nil && s.publish != nil {
+			s.publish(items.Event{Type: evType, ID: r.ID, Owner: r.Owner, Version: r.Version, Item: toItem(r)})
+		}
+		return r, err
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	if err := q.Scan(ctx, dest); err != nil {
-		return err
+	// The event carries the item as committed when it fits in a NOTIFY
+	// payload (under 8,000 bytes), so that subscribers see every committed
+	// state; a larger one is loaded on delivery. The channel and the event
+	// type are constants, written into the text so that each kind of write
+	// keeps one text.
+	t := "'" + string(evType) + "'"
+	obj := "json_build_object('t', " + t + ", 'id', w.id, 'o', w.owner, 'v', w.version"
+	q.sql(") SELECT ", itemColumns, ", pg_notify('", NotifyChannel, "', CASE WHEN octet_length(", obj, ", 'i', row_to_json(w))::text) < ",
+		strconv.Itoa(maxNotifyPayload), " THEN ", obj, ", 'i', row_to_json(w))::text ELSE ", obj, ")::text END) IS NULL FROM w")
+	var r *itemRow
+	err := s.query(ctx, q, func(rows *sql.Rows) error {
+		r = new(itemRow)
+		var notified bool
+		return scanItem(rows, r, &notified)
+	})
+	if err == nil && r == nil {
+		err = sql.ErrNoRows
 	}
-	if s.publish != nil {
-		s.publish(items.Event{Type: evType, ID: dest.ID, Owner: dest.Owner, Version: dest.Version, Item: toItem(dest)})
-	}
-	return nil
+	return r, err
 }
 
 // CreateItem stores a new item of owner.
 func (s *Store) CreateItem(ctx context.Context, owner string, n items.NewItem) (*items.Item, error) {
 	now := items.Now()
-	row := &itemRow{Owner: owner, Title: n.Title, Description: n.Description, Version: 1, CreatedAt: now, UpdatedAt: now}
-	q := s.db.Bun.NewInsert().Model(row).ExcludeColumn("id").Returning("*")
-	var out itemRow
-	if err := s.writeReturning(ctx, q, items.EventCreated, &out); err != nil {
+	q := s.write().sql("INSERT INTO items (owner, title, description, version, created_at, updated_at) VALUES (").
+		arg(owner).sql(", ").arg(n.Title).sql(", ").arg(n.Description).sql(", 1, ").arg(now).sql(", ").arg(now).sql(")")
+	r, err := s.returning(ctx, q, items.EventCreated)
+	if err != nil {
 		return nil, classify(err, "create item")
 	}
-	return toItem(&out), nil
+	return toItem(r), nil
 }
 
 // GetItem returns the item of owner with the id, or NOT_FOUND.
 func (s *Store) GetItem(ctx context.Context, owner string, id int64) (*items.Item, error) {
-	var row itemRow
-	err := s.db.Bun.NewSelect().Model(&row).
-		Where("id = ?", id).Where("owner = ?", owner).Limit(1).Scan(ctx)
+	q := s.stmt().sql("SELECT ", itemColumns, " FROM items WHERE id = ").arg(id).sql(" AND owner = ").arg(owner)
+	r, err := s.one(ctx, q)
 	if err != nil {
 		return nil, classify(err, fmt.Sprintf("get item %d", id))
 	}
-	return toItem(&row), nil
+	return toItem(r), nil
 }
 
 // UpdateItem applies u in one compare-and-set statement. It returns
 // NOT_FOUND when owner has no such item and CONFLICT (with the current
 // version) when u.ExpectedVersion is set and is not the current version.
 func (s *Store) UpdateItem(ctx context.Context, owner string, id int64, u items.Update) (*items.Item, error) {
-	q := s.db.Bun.NewUpdate().Model((*itemRow)(nil)).
-		Set("version = version + 1").
-		Set("updated_at = ?", items.Now()).
-		Where("id = ?", id).Where("owner = ?", owner).
-		Returning("*")
+	q := s.write().sql("UPDATE items SET version = version + 1, updated_at = ").arg(items.Now())
 	if u.Title != nil {
-		q = q.Set("title = ?", *u.Title)
+		q.sql(", title = ").arg(*u.Title)
 	}
 	if u.SetDescription {
-		q = q.Set("description = ?", u.Description)
+		q.sql(", description = ").arg(u.Description)
 	}
+	q.sql(" WHERE id = ").arg(id).sql(" AND owner = ").arg(owner)
 	if u.ExpectedVersion != nil {
-		q = q.Where("version = ?", *u.ExpectedVersion)
+		q.sql(" AND version = ").arg(*u.ExpectedVersion)
 	}
-	var out itemRow
-	err := s.writeReturning(ctx, q, items.EventUpdated, &out)
+	r, err := s.returning(ctx, q, items.EventUpdated)
 	if err == nil {
-		return toItem(&out), nil
+		return toItem(r), nil
 	}
 	err = classify(err, fmt.Sprintf("update item %d", id))
 	if items.ErrorCode(err) != items.CodeNotFound || u.ExpectedVersion == nil {
@@ -188,28 +191,21 @@ func (s *Store) EnrichItem(ctx context.Context, owner string, id int64, e items.
 	if err := json.Compact(&compact, e.Data); err != nil {
 		return nil, fmt.Errorf("enrich item %d: the post is not JSON: %w", id, err)
 	}
-	data := compact.String()
-	q := s.db.Bun.NewUpdate().Model((*itemRow)(nil)).
-		Set("external_data = ?", data).
-		Set("enriched_at = ?", e.EnrichedAt).
-		Set("version = version + 1").
-		Set("updated_at = ?", e.EnrichedAt).
-		Where("id = ?", id).Where("owner = ?", owner).
-		Returning("*")
-	var out itemRow
-	if err := s.writeReturning(ctx, q, items.EventEnriched, &out); err != nil {
+	q := s.write().sql("UPDATE items SET external_data = ").arg(compact.String()).
+		sql(", enriched_at = ").arg(e.EnrichedAt).
+		sql(", version = version + 1, updated_at = ").arg(e.EnrichedAt).
+		sql(" WHERE id = ").arg(id).sql(" AND owner = ").arg(owner)
+	r, err := s.returning(ctx, q, items.EventEnriched)
+	if err != nil {
 		return nil, classify(err, fmt.Sprintf("enrich item %d", id))
 	}
-	return toItem(&out), nil
+	return toItem(r), nil
 }
 
 // DeleteItem deletes the item of owner with the id, or returns NOT_FOUND.
 func (s *Store) DeleteItem(ctx context.Context, owner string, id int64) error {
-	q := s.db.Bun.NewDelete().Model((*itemRow)(nil)).
-		Where("id = ?", id).Where("owner = ?", owner).
-		Returning("*")
-	var out itemRow
-	if err := s.writeReturning(ctx, q, items.EventDeleted, &out); err != nil {
+	q := s.write().sql("DELETE FROM items WHERE id = ").arg(id).sql(" AND owner = ").arg(owner)
+	if _, err := s.returning(ctx, q, items.EventDeleted); err != nil {
 		return classify(err, fmt.Sprintf("delete item %d", id))
 	}
 	return nil
@@ -233,27 +229,32 @@ func likePattern(s string) string {
 	return "%" + r.Replace(s) + "%"
 }
 
-func (s *Store) applyFilter(q *bun.SelectQuery, owner string, f items.Filter) *bun.SelectQuery {
-	q = q.Where("owner = ?", owner)
+// where appends the WHERE clause of owner's items that pass f.
+func (s *Store) where(q *stmt, owner string, f items.Filter) {
+	q.sql(" WHERE owner = ").arg(owner)
 	if f.Search != "" {
-		if s.db.Engine == Postgres {
+		if q.pg {
 			p := likePattern(f.Search)
-			q = q.Where(`(title ILIKE ? ESCAPE '\' OR description ILIKE ? ESCAPE '\')`, p, p)
+			q.sql(" AND (title ILIKE ").arg(p).sql(` ESCAPE '\' OR description ILIKE `).arg(p).sql(` ESCAPE '\')`)
+			// How many rows a search matches decides the best plan, so
+			// it is planned for each search.
+			q.unprepared = true
 		} else {
 			// SQLite's LIKE folds ASCII only; items_fold is Unicode-aware,
 			// and instr takes the search literally.
-			q = q.Where("(instr(items_fold(title), items_fold(?)) > 0 OR instr(items_fold(description), items_fold(?)) > 0)", f.Search, f.Search)
+			q.sql(" AND (instr(items_fold(title), items_fold(").arg(f.Search).
+				sql(")) > 0 OR instr(items_fold(description), items_fold(").arg(f.Search).sql(")) > 0)")
 		}
 	}
 	if f.Enriched != nil {
 		if *f.Enriched {
-			q = q.Where("enriched_at IS NOT NULL")
+			q.sql(" AND enriched_at IS NOT NULL")
 		} else {
-			q = q.Where("enriched_at IS NULL")
+			q.sql(" AND enriched_at IS NULL")
 		}
 	}
 	if f.CreatedAfter != nil {
-		q = q.Where("created_at > ?", f.CreatedAfter.UTC())
+		q.sql(" AND created_at > ").arg(f.CreatedAfter.UTC())
 	}
 	if f.CreatedBefore != nil {
 		// Times are stored to the microsecond: a bound with finer digits
@@ -262,9 +263,8 @@ func (s *Store) applyFilter(q *bun.SelectQuery, owner string, f items.Filter) *b
 		if t := before.Truncate(time.Microsecond); !t.Equal(before) {
 			before = t.Add(time.Microsecond)
 		}
-		q = q.Where("created_at < ?", before)
+		q.sql(" AND created_at < ").arg(before)
 	}
-	return q
 }
 
 // ListItems returns one page of owner's items in keyset order: the page
@@ -272,42 +272,49 @@ func (s *Store) applyFilter(q *bun.SelectQuery, owner string, f items.Filter) *b
 // deleted elsewhere never shift it.
 func (s *Store) ListItems(ctx context.Context, p items.ListParams) (*items.Page, error) {
 	col := orderColumn(p.Order.Field)
-	dir, cmp := "ASC", ">"
+	dir, cmp := " ASC", " > "
 	if p.Order.Desc {
-		dir, cmp = "DESC", "<"
+		dir, cmp = " DESC", " < "
 	}
-	var rows []itemRow
-	q := s.db.Bun.NewSelect().Model(&rows)
-	q = s.applyFilter(q, p.Owner, p.Filter)
+	q := s.stmt().sql("SELECT ", itemColumns, " FROM items")
+	s.where(q, p.Owner, p.Filter)
 	if c := p.After; c != nil {
 		var key any = c.Time.UTC()
 		if p.Order.Field == items.OrderTitle {
 			key = c.Title
 		}
-		q = q.Where(fmt.Sprintf("(%s, id) %s (?, ?)", col, cmp), key, c.ID)
+		q.sql(" AND (", col, ", id)", cmp, "(").arg(key).sql(", ").arg(c.ID).sql(")")
 	}
-	q = q.OrderExpr(fmt.Sprintf("%s %s, id %s", col, dir, dir)).Limit(int64(p.First + 1))
-	if err := q.Scan(ctx); err != nil {
+	// The limit is part of the text: a prepared statement's plan for an
+	// unknown limit assumes a large one.
+	q.sql(" ORDER BY ", col, dir, ", id", dir, " LIMIT ", strconv.Itoa(p.First+1))
+	page := &items.Page{HasPreviousPage: p.After != nil, Items: make([]items.Item, 0, p.First)}
+	err := s.query(ctx, q, func(rows *sql.Rows) error {
+		var r itemRow
+		if err := scanItem(rows, &r); err != nil {
+			return err
+		}
+		if len(page.Items) == p.First {
+			page.HasNextPage = true
+			return nil
+		}
+		page.Items = append(page.Items, *toItem(&r))
+		return nil
+	})
+	if err != nil {
 		return nil, classify(err, "list items")
-	}
-	page := &items.Page{HasPreviousPage: p.After != nil}
-	if len(rows) > p.First {
-		page.HasNextPage = true
-		rows = rows[:p.First]
-	}
-	page.Items = make([]items.Item, len(rows))
-	for i := range rows {
-		page.Items[i] = *toItem(&rows[i])
 	}
 	return page, nil
 }
 
 // CountItems counts owner's items that pass the filter.
 func (s *Store) CountItems(ctx context.Context, owner string, f items.Filter) (int, error) {
-	q := s.db.Bun.NewSelect().Model((*itemRow)(nil))
-	n, err := s.applyFilter(q, owner, f).Count(ctx)
+	q := s.stmt().sql("SELECT count(*) FROM items")
+	s.where(q, owner, f)
+	var n int
+	err := s.query(ctx, q, func(rows *sql.Rows) error { return rows.Scan(&n) })
 	if err != nil {
 		return 0, classify(err, "count items")
 	}
-	return int(n), nil
+	return n, nil
 }

@@ -59,7 +59,7 @@ func newHarness(t *testing.T, d *db.DB, o Options) *harness {
 		d = dbtest.Open(t, dbtest.SQLiteURL(t))
 	}
 	qc := &queryCounter{}
-	d.Bun = d.Bun.WithQueryHook(qc)
+	d.AddQueryHook(qc)
 	upstream, fake := jsonplaceholder.NewServer()
 	t.Cleanup(upstream.Close)
 	client, err := external.New(external.Config{

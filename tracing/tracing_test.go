@@ -36,7 +36,7 @@ func tracedServer(t *testing.T) (url string, spans *tracetest.InMemoryExporter) 
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 
 	d := dbtest.Open(t, dbtest.SQLiteURL(t))
-	d.Bun = d.Bun.WithQueryHook(tracing.QueryHook{Provider: tp})
+	d.AddQueryHook(tracing.QueryHook{Provider: tp})
 	upstream, _ := jsonplaceholder.NewServer()
 	t.Cleanup(upstream.Close)
 	client, err := external.New(external.Config{
@@ -331,7 +331,7 @@ func BenchmarkQuery(b *testing.B) {
 			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 			defer tp.Shutdown(context.Background())
 			if on {
-				d.Bun = d.Bun.WithQueryHook(tracing.QueryHook{Provider: tp})
+				d.AddQueryHook(tracing.QueryHook{Provider: tp})
 				exts = append(exts, tracing.Extension{Provider: tp})
 			}
 			log := slog.New(slog.DiscardHandler)
