@@ -61,6 +61,10 @@ type options struct {
 	cases            map[string]bool
 	logLevel         string
 	readyStarts      int
+	// profile writes a CPU profile of the server for each measured run.
+	profile bool
+	// stamp names this run's files in out.
+	stamp string
 }
 
 func main() {
@@ -89,6 +93,7 @@ func parseFlags() (*options, error) {
 	cases := flag.String("cases", "", "comma-separated case names to run (default all): "+strings.Join(caseNames(), ","))
 	flag.StringVar(&o.logLevel, "log-level", "info", "LOG_LEVEL of the server (info logs one line per request, as in production)")
 	flag.IntVar(&o.readyStarts, "ready-starts", 5, "SQLite start-to-ready measurements of each kind (0 skips them)")
+	flag.BoolVar(&o.profile, "profile", false, "write a CPU profile of the server for every measured run to the -out folder (through PPROF_ADDR)")
 	flag.Parse()
 	for _, f := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -137,8 +142,10 @@ func run() error {
 	}
 	defer dropDB()
 
+	started := time.Now().UTC()
+	o.stamp = started.Format("20060102T150405Z")
 	report := &Report{
-		Started:   time.Now().UTC(),
+		Started:   started,
 		Machine:   machine(),
 		Command:   "go run ./bench " + strings.Join(os.Args[1:], " "),
 		Duration:  o.duration.String(),
@@ -164,16 +171,20 @@ func run() error {
 	serverEnv := func(pool int) (string, []string) {
 		addr := freeAddr()
 		_, port, _ := net.SplitHostPort(addr)
-		return "http://" + addr, []string{
-			"DATABASE_URL=" + dbURL,
-			"PORT=" + port,
-			"DATABASE_MAX_CONNS=" + strconv.Itoa(pool),
-			"EXTERNAL_API_URL=http://" + upstreamAddr,
+		var pprof []string
+		if o.profile {
+			pprof = []string{"PPROF_ADDR=" + freeAddr()}
+		}
+		return "http://" + addr, append(pprof,
+			"DATABASE_URL="+dbURL,
+			"PORT="+port,
+			"DATABASE_MAX_CONNS="+strconv.Itoa(pool),
+			"EXTERNAL_API_URL=http://"+upstreamAddr,
 			// An hour: the externalPosts case measures the warm cache.
 			"EXTERNAL_CACHE_TTL=1h",
-			"LOG_LEVEL=" + o.logLevel,
+			"LOG_LEVEL="+o.logLevel,
 			"GRAPHQL_PLAYGROUND=false",
-		}
+		)
 	}
 	srvURL, env := serverEnv(o.pool)
 	server, err := start(ctx, tmp, bins.server, env)
@@ -271,7 +282,7 @@ func run() error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	stamp := report.Started.Format("20060102T150405Z")
+	stamp := o.stamp
 	if err := os.WriteFile(filepath.Join(o.out, stamp+".md"), []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -300,9 +311,20 @@ func measure(ctx context.Context, o *options, e *benchEnv, c benchCase, who stri
 		load.Run(ctx, conc, 0, o.warmup, op)
 	}
 	p.resetPeak()
+	var profiled chan error
+	if addr := p.env("PPROF_ADDR"); addr != "" && who == "server" {
+		name := filepath.Join(o.out, fmt.Sprintf("%s-%s-c%d-r%d.pprof", o.stamp, c.name, conc, repeat))
+		profiled = make(chan error, 1)
+		go func() { profiled <- fetchProfile(ctx, addr, o.duration, name) }()
+	}
 	cpu0, db0, self0 := p.cpu(), postgresCPU(), procCPU("self")
 	res := load.Run(ctx, conc, 0, o.duration, op)
 	cpu1, db1, self1 := p.cpu(), postgresCPU(), procCPU("self")
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return Run{}, fmt.Errorf("profile: %w", err)
+		}
+	}
 	var dbCPU time.Duration
 	for pid, t := range db1 {
 		dbCPU += t - db0[pid] // a backend started during the run counts whole
@@ -457,6 +479,42 @@ func (p *proc) stop() {
 		p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// env returns the value of the variable name in p's environment.
+func (p *proc) env(name string) string {
+	for _, kv := range p.cmd.Env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// fetchProfile writes a CPU profile of d (whole seconds, at least one) from
+// the net/http/pprof server at addr to the file name.
+func fetchProfile(ctx context.Context, addr string, d time.Duration, name string) error {
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", req.URL, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(name, b, 0o644)
 }
 
 // cpu is the user and system CPU time the process has used.

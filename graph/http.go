@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -238,9 +239,17 @@ func decodeParam(raw map[string]json.RawMessage, name string, v any) string {
 	if !ok || string(bytes.TrimSpace(b)) == "null" {
 		return ""
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
+	var err error
+	if _, isString := v.(*string); isString {
+		err = json.Unmarshal(b, v)
+	} else {
+		// Numbers in variables stay json.Number, so that an Int or ID
+		// is not rounded through float64.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		err = dec.Decode(v)
+	}
+	if err != nil {
 		want := "a string"
 		if _, isMap := v.(*map[string]any); isMap {
 			want = "a JSON object"
@@ -271,28 +280,88 @@ func writeRequestError(w http.ResponseWriter, exec graphql.GraphExecutor, ctx co
 // writeResponse writes resp; withData false leaves the data entry out, as
 // the spec asks for a request error.
 func writeResponse(w http.ResponseWriter, media string, status int, resp *graphql.Response, withData bool) {
-	// Not json.Marshal: it would HTML-escape <, > and & inside the data
-	// (externalData included), which is then not the text as stored.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	var err error
-	if withData {
-		err = enc.Encode(resp)
-	} else {
-		err = enc.Encode(struct {
-			Errors     gqlerror.List  `json:"errors,omitempty"`
-			Extensions map[string]any `json:"extensions,omitempty"`
-		}{resp.Errors, resp.Extensions})
-	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if err != nil {
+	buf := responseBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledResponse {
+			buf.Reset()
+			responseBuffers.Put(buf)
+		}
+	}()
+	if err := encodeResponse(buf, resp, withData); err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
+		buf.Reset()
+		buf.WriteString(`{"errors":[{"message":"internal server error","extensions":{"code":"INTERNAL_SERVER_ERROR"}}]}`)
 	}
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write(b)
+	w.Write(buf.Bytes())
+}
+
+// responseBuffers hold responses while they are written; a buffer that
+// grew past maxPooledResponse is left to the collector.
+var responseBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledResponse = 1 << 20
+
+// encodeResponse writes resp as one JSON object, its members in the order
+// of graphql.Response. The data is copied as gqlgen wrote it, compact and
+// valid: encoding/json would read it all again to check and compact it, and
+// would HTML-escape <, > and & inside it (externalData included), so that
+// it would no longer be the text as stored. The other members go through
+// encoding/json without HTML escaping.
+func encodeResponse(buf *bytes.Buffer, resp *graphql.Response, withData bool) error {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteByte('{')
+	member := func(name string, v any) error {
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(name)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		buf.Truncate(buf.Len() - 1) // the newline Encode ends with
+		return nil
+	}
+	if len(resp.Errors) > 0 {
+		if err := member(`"errors":`, resp.Errors); err != nil {
+			return err
+		}
+	}
+	if withData {
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`"data":`)
+		if len(resp.Data) == 0 {
+			buf.WriteString("null")
+		} else {
+			buf.Write(resp.Data)
+		}
+		if resp.Label != "" {
+			if err := member(`"label":`, resp.Label); err != nil {
+				return err
+			}
+		}
+		if len(resp.Path) > 0 {
+			if err := member(`"path":`, resp.Path); err != nil {
+				return err
+			}
+		}
+		if resp.HasNext != nil {
+			if err := member(`"hasNext":`, resp.HasNext); err != nil {
+				return err
+			}
+		}
+	}
+	if len(resp.Extensions) > 0 {
+		if err := member(`"extensions":`, resp.Extensions); err != nil {
+			return err
+		}
+	}
+	buf.WriteByte('}')
+	return nil
 }
 
 // SSE is gqlgen's Server-Sent Events transport behind the same checks of

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -17,20 +18,25 @@ import (
 	"itemsrv/items"
 )
 
-// Loaders batch the lookups of one request.
+// Loaders batch the lookups of one request. They are made on first use, so
+// that a request that loads nothing pays nothing.
 type Loaders struct {
-	// Users batches Post.author: the authors of a whole list of posts cost
-	// one upstream call.
-	Users *dataloadgen.Loader[int64, *model.User]
+	up    *external.Client
+	once  sync.Once
+	users *dataloadgen.Loader[int64, *model.User]
 }
 
 type loadersKey struct{}
 
 // NewLoaders returns fresh loaders for one request.
-func NewLoaders(up *external.Client) *Loaders {
-	return &Loaders{
-		Users: dataloadgen.NewLoader(func(ctx context.Context, ids []int64) ([]*model.User, []error) {
-			found, err := up.Users(ctx, ids)
+func NewLoaders(up *external.Client) *Loaders { return &Loaders{up: up} }
+
+// Users batches Post.author: the authors of a whole list of posts cost one
+// upstream call.
+func (l *Loaders) Users() *dataloadgen.Loader[int64, *model.User] {
+	l.once.Do(func() {
+		l.users = dataloadgen.NewLoader(func(ctx context.Context, ids []int64) ([]*model.User, []error) {
+			found, err := l.up.Users(ctx, ids)
 			if err != nil {
 				return nil, []error{err}
 			}
@@ -39,8 +45,9 @@ func NewLoaders(up *external.Client) *Loaders {
 				out[i] = toUser(found[id])
 			}
 			return out, nil
-		}, dataloadgen.WithWait(time.Millisecond), dataloadgen.WithBatchCapacity(100)),
-	}
+		}, dataloadgen.WithWait(time.Millisecond), dataloadgen.WithBatchCapacity(100))
+	})
+	return l.users
 }
 
 // WithLoaders returns ctx carrying l.
@@ -86,7 +93,8 @@ func selectsPath(oc *graphql.OperationContext, sel ast.SelectionSet, path, types
 func queueItemAuthors(ctx context.Context, page []items.Item, path, types []string) {
 	l, ok := ctx.Value(loadersKey{}).(*Loaders)
 	fc := graphql.GetFieldContext(ctx)
-	if !ok || fc == nil || !graphql.HasOperationContext(ctx) {
+	if !ok || fc == nil || !graphql.HasOperationContext(ctx) ||
+		!selectsPath(graphql.GetOperationContext(ctx), fc.Field.Selections, path, types) {
 		return
 	}
 	var ids []int64
@@ -98,10 +106,10 @@ func queueItemAuthors(ctx context.Context, page []items.Item, path, types []stri
 			ids = append(ids, int64(p.UserID))
 		}
 	}
-	if len(ids) == 0 || !selectsPath(graphql.GetOperationContext(ctx), fc.Field.Selections, path, types) {
+	if len(ids) == 0 {
 		return
 	}
-	l.Users.LoadAllThunk(ctx, ids)
+	l.Users().LoadAllThunk(ctx, ids)
 }
 
 // withAuthors fills in the authors of posts when the query selects
@@ -120,7 +128,7 @@ func (r *Resolver) withAuthors(ctx context.Context, posts []model.Post, list boo
 			ids = append(ids, id)
 		}
 	}
-	users, err := r.loadersFrom(ctx).Users.LoadAll(ctx, ids)
+	users, err := r.loadersFrom(ctx).Users().LoadAll(ctx, ids)
 	failed := make(map[int64]error)
 	var errs dataloadgen.ErrorSlice
 	switch {

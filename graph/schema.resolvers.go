@@ -22,31 +22,6 @@ func (r *itemResolver) ExternalPost(ctx context.Context, obj *items.Item) (*mode
 	return &out[0], nil
 }
 
-func (r *itemConnectionResolver) Edges(ctx context.Context, obj *model.ItemConnection) ([]model.ItemEdge, error) {
-	queueItemAuthors(ctx, obj.Page.Items, []string{"node", "externalPost", "author"}, []string{"ItemEdge", "Item", "Post"})
-	edges := make([]model.ItemEdge, len(obj.Page.Items))
-	for i := range obj.Page.Items {
-		it := &obj.Page.Items[i]
-		edges[i] = model.ItemEdge{Cursor: r.cursors().Encode(items.CursorOf(it, obj.Params.Order)), Node: it}
-	}
-	return edges, nil
-}
-
-func (r *itemConnectionResolver) Nodes(ctx context.Context, obj *model.ItemConnection) ([]items.Item, error) {
-	queueItemAuthors(ctx, obj.Page.Items, []string{"externalPost", "author"}, []string{"Item", "Post"})
-	return obj.Page.Items, nil
-}
-
-func (r *itemConnectionResolver) PageInfo(ctx context.Context, obj *model.ItemConnection) (*model.PageInfo, error) {
-	pi := &model.PageInfo{HasNextPage: obj.Page.HasNextPage, HasPreviousPage: obj.Page.HasPreviousPage}
-	if n := len(obj.Page.Items); n > 0 {
-		start := r.cursors().Encode(items.CursorOf(&obj.Page.Items[0], obj.Params.Order))
-		end := r.cursors().Encode(items.CursorOf(&obj.Page.Items[n-1], obj.Params.Order))
-		pi.StartCursor, pi.EndCursor = &start, &end
-	}
-	return pi, nil
-}
-
 func (r *itemConnectionResolver) TotalCount(ctx context.Context, obj *model.ItemConnection) (int, error) {
 	return r.Store.CountItems(ctx, obj.Params.Owner, obj.Params.Filter)
 }
@@ -148,7 +123,11 @@ func (r *queryResolver) Items(ctx context.Context, first *int, after *string, fi
 	if err != nil {
 		return nil, err
 	}
-	return &model.ItemConnection{Page: page, Params: p}, nil
+	// The authors of the page's stored posts, when selected, go into the
+	// request's users batch at once, whichever way the page is read.
+	queueItemAuthors(ctx, page.Items, []string{"nodes", "externalPost", "author"}, []string{"ItemConnection", "Item", "Post"})
+	queueItemAuthors(ctx, page.Items, []string{"edges", "node", "externalPost", "author"}, []string{"ItemConnection", "ItemEdge", "Item", "Post"})
+	return &model.ItemConnection{Page: page, Params: p, Cursors: r.cursors()}, nil
 }
 
 func (r *queryResolver) ExternalPosts(ctx context.Context, limit *int, offset *int, userID *int) ([]model.Post, error) {

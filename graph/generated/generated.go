@@ -123,9 +123,6 @@ type ItemResolver interface {
 	ExternalPost(ctx context.Context, obj *items.Item) (*model.Post, error)
 }
 type ItemConnectionResolver interface {
-	Edges(ctx context.Context, obj *model.ItemConnection) ([]model.ItemEdge, error)
-	Nodes(ctx context.Context, obj *model.ItemConnection) ([]items.Item, error)
-	PageInfo(ctx context.Context, obj *model.ItemConnection) (*model.PageInfo, error)
 	TotalCount(ctx context.Context, obj *model.ItemConnection) (int, error)
 }
 type ItemEventResolver interface {
@@ -1544,7 +1541,7 @@ func (ec *executionContext) _ItemConnection_edges(ctx context.Context, field gra
 			return ec.fieldContext_ItemConnection_edges(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.ItemConnection().Edges(ctx, obj)
+			return obj.Edges(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []model.ItemEdge) graphql.Marshaler {
@@ -1559,7 +1556,7 @@ func (ec *executionContext) fieldContext_ItemConnection_edges(_ context.Context,
 		Object:     "ItemConnection",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ItemEdge(ctx, field)
 		},
@@ -1576,7 +1573,7 @@ func (ec *executionContext) _ItemConnection_nodes(ctx context.Context, field gra
 			return ec.fieldContext_ItemConnection_nodes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.ItemConnection().Nodes(ctx, obj)
+			return obj.Nodes(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []items.Item) graphql.Marshaler {
@@ -1591,7 +1588,7 @@ func (ec *executionContext) fieldContext_ItemConnection_nodes(_ context.Context,
 		Object:     "ItemConnection",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Item(ctx, field)
 		},
@@ -1608,7 +1605,7 @@ func (ec *executionContext) _ItemConnection_pageInfo(ctx context.Context, field 
 			return ec.fieldContext_ItemConnection_pageInfo(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.ItemConnection().PageInfo(ctx, obj)
+			return obj.PageInfo(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
@@ -1623,7 +1620,7 @@ func (ec *executionContext) fieldContext_ItemConnection_pageInfo(_ context.Conte
 		Object:     "ItemConnection",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PageInfo(ctx, field)
 		},
@@ -3939,23 +3936,20 @@ func (ec *executionContext) _ItemConnection(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ItemConnection")
 		case "edges":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ItemConnection_edges(ctx, field, obj)
-				})
+			out.Values[i] = ec._ItemConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ItemConnection_nodes(ctx, field, obj)
-				})
+			out.Values[i] = ec._ItemConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "pageInfo":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ItemConnection_pageInfo(ctx, field, obj)
-				})
+			out.Values[i] = ec._ItemConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "totalCount":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
