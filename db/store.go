@@ -112,8 +112,8 @@ func (s *Store) returning(ctx context.Context, q *stmt, evType items.EventType) 
 	// keeps one text.
 	t := "'" + string(evType) + "'"
 	obj := "json_build_object('t', " + t + ", 'id', w.id, 'o', w.owner, 'v', w.version"
-	q.sql(") SELECT ", itemColumns, ", pg_notify('", NotifyChannel, "', CASE WHEN octet_length(", obj, ", 'i', row_to_json(w))::text) < ",
-		strconv.Itoa(maxNotifyPayload), " THEN ", obj, ", 'i', row_to_json(w))::text ELSE ", obj, ")::text END) IS NULL FROM w")
+	q.sql(") SELECT ", itemColumns, ", pg_notify('", NotifyChannel, "', CASE WHEN octet_length(e.payload) < ", strconv.Itoa(maxNotifyPayload),
+		" THEN e.payload ELSE ", obj, ")::text END) IS NULL FROM w, LATERAL (SELECT ", obj, ", 'i', row_to_json(w))::text AS payload) e")
 	var r *itemRow
 	err := s.query(ctx, q, func(rows *sql.Rows) error {
 		r = new(itemRow)
