@@ -78,17 +78,21 @@ func allCases() []benchCase {
 		},
 		{
 			name: "createItem",
-			server: func(e *benchEnv, base string, _ int) (load.Op, error) {
+			server: func(e *benchEnv, base string, conc int) (load.Op, error) {
 				q := quote(`mutation Create($title: String!, $d: String) { createItem(input: {title: $title, description: $d}) { ` + itemFields + ` } }`)
+				n := make([]int, conc)
 				return func(ctx context.Context, w int) error {
-					body := `{"query":` + q + `,"variables":{"title":"bench item ` + strconv.Itoa(w) + `","d":"made by the load benchmark"}}`
+					n[w]++
+					body := `{"query":` + q + `,"variables":{"title":"bench item ` + strconv.Itoa(w) + ` ` + wordOf(w+conc*n[w]) + `","d":"made by the load benchmark"}}`
 					_, err := e.graphql(ctx, base, body)
 					return err
 				}, nil
 			},
-			baseline: func(e *benchEnv, base string, _ int) (load.Op, error) {
+			baseline: func(e *benchEnv, base string, conc int) (load.Op, error) {
+				n := make([]int, conc)
 				return func(ctx context.Context, w int) error {
-					body := `{"title":"bench item ` + strconv.Itoa(w) + `","description":"made by the load benchmark"}`
+					n[w]++
+					body := `{"title":"bench item ` + strconv.Itoa(w) + ` ` + wordOf(w+conc*n[w]) + `","description":"made by the load benchmark"}`
 					_, err := e.do(ctx, http.MethodPost, base+"/items", body)
 					return err
 				}, nil
@@ -115,7 +119,7 @@ func allCases() []benchCase {
 		{
 			name: "externalPosts",
 			server: func(e *benchEnv, base string, _ int) (load.Op, error) {
-				body := `{"query":` + quote(`{ externalPosts(limit: 100) { id title author { name } } }`) + `}`
+				body := `{"query":` + quote(`{ externalPosts(limit: 100) { author { name } } }`) + `}`
 				return func(ctx context.Context, _ int) error {
 					_, err := e.graphql(ctx, base, body)
 					return err
@@ -187,7 +191,7 @@ func updateCase(e *benchEnv, base string, conc int) (load.Op, error) {
 		id := 1 + w + conc*(next[w]%perWorker)
 		next[w]++
 		body := `{"query":` + q + `,"variables":{"id":"` + strconv.Itoa(id) + `","v":` + strconv.Itoa(versions[id]) +
-			`,"t":"Item ` + strconv.Itoa(id) + ` updated ` + strconv.Itoa(versions[id]) + `"}}`
+			`,"t":"Item ` + strconv.Itoa(id) + ` updated ` + strconv.Itoa(versions[id]) + ` ` + wordOf(id) + `"}}`
 		b, err := e.graphql(ctx, base, body)
 		if err != nil {
 			return err

@@ -214,6 +214,8 @@ func run() error {
 	}
 	time.Sleep(500 * time.Millisecond)
 	report.IdleRSSMiB = mib(server.status("VmRSS"))
+	report.IdleAnonMiB = mib(server.status("RssAnon"))
+	report.IdleFileMiB = mib(server.status("RssFile"))
 	report.BaselineIdleRSSMiB = mib(baseline.status("VmRSS"))
 
 	client := &http.Client{Transport: &http.Transport{
@@ -415,12 +417,17 @@ var searchWords = []string{"amber", "basalt", "cobalt", "dune", "ember", "fjord"
 // searchTerm is the search of the search case.
 const searchTerm = "Quartz"
 
+// wordOf is the word of searchWords that item n's title holds: a hash of
+// n, the same as the seed's SQL. Picked by n modulo ten, every title of
+// ANALYZE's sorted sample ended in the same word, so PostgreSQL estimated a
+// search for any other word to match one row and scanned the whole table
+// for it. The write cases keep the words in the titles they write, so that
+// a search matches one item in ten however many cases ran before it.
+func wordOf(n int) string { return searchWords[(uint64(n)*2654435761>>16)%10] }
+
 // seed inserts n items, one second apart in creation time, with ids 1..n
-// (the server has migrated the empty database). Each title ends in one of
-// searchWords, picked by a hash of the number: picked by the number modulo
-// ten, every title of ANALYZE's sorted sample ended in the same word, so
-// PostgreSQL estimated a search for any other word to match one row and
-// scanned the whole table for it.
+// (the server has migrated the empty database), each title holding
+// wordOf(its id).
 func seed(ctx context.Context, dbURL string, n int) error {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -429,7 +436,7 @@ func seed(ctx context.Context, dbURL string, n int) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, `
 INSERT INTO items (owner, title, description, version, created_at, updated_at)
-SELECT '', 'Item ' || g || ' ' || ($2::text[])[1 + (hashint4(g) & 2147483647) % 10],
+SELECT '', 'Item ' || g || ' ' || ($2::text[])[1 + ((g::bigint * 2654435761) >> 16) % 10],
        'Seeded item number ' || g || ', a description of moderate length for the benchmark.',
        1, now() - ($1 - g) * interval '1 second', now() - ($1 - g) * interval '1 second'
 FROM generate_series(1, $1) AS g`, n, searchWords)

@@ -70,18 +70,22 @@ type Target struct {
 
 // Report is everything one benchmark run measured.
 type Report struct {
-	Started            time.Time `json:"started"`
-	Machine            Machine   `json:"machine"`
-	Command            string    `json:"command"`
-	Duration           string    `json:"duration"`
-	Warmup             string    `json:"warmup"`
-	Repeat             int       `json:"repeat"`
-	Pool               int       `json:"pool"`
-	EnrichCon          int       `json:"enrichPool"`
-	Seed               int       `json:"seededItems"`
-	LogLevel           string    `json:"serverLogLevel"`
-	Upstream           string    `json:"upstreamLatency"`
-	IdleRSSMiB         float64   `json:"idleRssMiB"`
+	Started    time.Time `json:"started"`
+	Machine    Machine   `json:"machine"`
+	Command    string    `json:"command"`
+	Duration   string    `json:"duration"`
+	Warmup     string    `json:"warmup"`
+	Repeat     int       `json:"repeat"`
+	Pool       int       `json:"pool"`
+	EnrichCon  int       `json:"enrichPool"`
+	Seed       int       `json:"seededItems"`
+	LogLevel   string    `json:"serverLogLevel"`
+	Upstream   string    `json:"upstreamLatency"`
+	IdleRSSMiB float64   `json:"idleRssMiB"`
+	// IdleAnonMiB and IdleFileMiB split the server's idle RSS into
+	// anonymous memory (heap, stacks) and mapped file pages (its binary).
+	IdleAnonMiB        float64   `json:"idleRssAnonMiB"`
+	IdleFileMiB        float64   `json:"idleRssFileMiB"`
 	BaselineIdleRSSMiB float64   `json:"baselineIdleRssMiB"`
 	EnrichIdleRSSMiB   float64   `json:"enrichServerRssAfterMiB,omitempty"`
 	ReadyFresh         []float64 `json:"sqliteStartToReadyNewFileMs,omitempty"`
@@ -216,7 +220,7 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "\n- command: `%s`\n", strings.TrimSpace(r.Command))
 	fmt.Fprintf(&b, "- %s warm-up, %s measured, %d repeats; %d seeded items; pool %d (enrichItem: %d); upstream latency %s; server LOG_LEVEL=%s\n",
 		r.Warmup, r.Duration, r.Repeat, r.Seed, r.Pool, r.EnrichCon, r.Upstream, r.LogLevel)
-	fmt.Fprintf(&b, "- idle RSS: server %.1f MiB, baseline %.1f MiB\n", r.IdleRSSMiB, r.BaselineIdleRSSMiB)
+	fmt.Fprintf(&b, "- idle RSS: server %.1f MiB (anonymous %.1f, file %.1f), baseline %.1f MiB\n", r.IdleRSSMiB, r.IdleAnonMiB, r.IdleFileMiB, r.BaselineIdleRSSMiB)
 	if len(r.ReadyFresh) > 0 {
 		fmt.Fprintf(&b, "- SQLite start to ready (exec → /readyz 200): new file %s ms, existing file %s ms\n", floats(r.ReadyFresh), floats(r.ReadyExisting))
 	}

@@ -4892,7 +4892,7 @@ func (ec *executionContext) marshalNPost2itemsrvᚋgraphᚋmodelᚐPost(ctx cont
 }
 
 func (ec *executionContext) marshalNPost2ᚕitemsrvᚋgraphᚋmodelᚐPostᚄ(ctx context.Context, sel ast.SelectionSet, v []model.Post) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := MarshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPost2itemsrvᚋgraphᚋmodelᚐPost(ctx, sel, v[i])
