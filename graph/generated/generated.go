@@ -4790,7 +4790,7 @@ func (ec *executionContext) marshalNItem2itemsrvᚋitemsᚐItem(ctx context.Cont
 }
 
 func (ec *executionContext) marshalNItem2ᚕitemsrvᚋitemsᚐItemᚄ(ctx context.Context, sel ast.SelectionSet, v []items.Item) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := MarshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNItem2itemsrvᚋitemsᚐItem(ctx, sel, v[i])
@@ -4826,7 +4826,7 @@ func (ec *executionContext) marshalNItemEdge2itemsrvᚋgraphᚋmodelᚐItemEdge(
 }
 
 func (ec *executionContext) marshalNItemEdge2ᚕitemsrvᚋgraphᚋmodelᚐItemEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ItemEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := MarshalSliceSequentially(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNItemEdge2itemsrvᚋgraphᚋmodelᚐItemEdge(ctx, sel, v[i])

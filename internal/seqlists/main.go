@@ -1,22 +1,25 @@
 // Command seqlists runs after gqlgen (see graph/generate.go). gqlgen
 // marshals every element of a list of objects in a goroutine of its own, so
 // that resolvers of different elements can wait on one dataloader batch
-// together. For an object type whose fields are all plain (no resolver
-// anywhere below it) that buys nothing and costs a goroutine, a scheduler
-// round trip and, for deep selections, repeated stack growth per element:
-// under load, 36 % of the server's CPU on externalPosts(limit: 100) was
-// runtime.newstack in those goroutines.
+// together. For an object type with no resolver anywhere below it that buys
+// nothing and costs a goroutine, a scheduler round trip and, for deep
+// selections, repeated stack growth per element: under load, 36 % of the
+// server's CPU on externalPosts(limit: 100) was runtime.newstack in those
+// goroutines.
 //
 // For each type named on the command line, seqlists makes the generated
 // list marshalers of that type call MarshalSliceSequentially (a hand-written
 // file beside the generated one) instead of graphql.MarshalSliceConcurrently,
-// with the same arguments and the same results. It refuses a type whose
-// generated object marshaler resolves a field concurrently (a resolver was
-// added to it): its lists must stay concurrent, or loaders would no longer
-// batch across elements. It also fails when it finds nothing to change, so
-// that a gqlgen upgrade that renames what it looks for is noticed.
+// with the same arguments and the same results. It refuses a type when an
+// object type reachable from it (itself, its fields' types, theirs, …) has
+// a resolver gqlgen runs concurrently, unless that type is named in -trust:
+// a trusted type's resolvers must not need other elements to be running to
+// finish (their loads are queued for the whole list beforehand), or loaders
+// would no longer batch across elements. It also fails when it finds
+// nothing to change, so that a gqlgen upgrade that renames what it looks
+// for is noticed.
 //
-//	go run ./internal/seqlists -file generated/generated.go Post User
+//	go run ./internal/seqlists -file generated/generated.go -trust Item Post Item
 package main
 
 import (
@@ -24,19 +27,25 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
 func main() {
 	file := flag.String("file", "", "the generated exec file to rewrite")
+	trust := flag.String("trust", "", "comma-separated object types whose resolvers may run one element after another")
 	flag.Parse()
-	if err := run(*file, flag.Args()); err != nil {
+	var trusted []string
+	if *trust != "" {
+		trusted = strings.Split(*trust, ",")
+	}
+	if err := run(*file, flag.Args(), trusted); err != nil {
 		fmt.Fprintln(os.Stderr, "seqlists:", err)
 		os.Exit(1)
 	}
 }
 
-func run(file string, types []string) error {
+func run(file string, types, trusted []string) error {
 	if file == "" || len(types) == 0 {
 		return fmt.Errorf("usage: seqlists -file FILE TYPE...")
 	}
@@ -44,7 +53,7 @@ func run(file string, types []string) error {
 	if err != nil {
 		return err
 	}
-	src, err := rewrite(string(b), types)
+	src, err := rewrite(string(b), types, trusted)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
@@ -52,14 +61,14 @@ func run(file string, types []string) error {
 }
 
 // rewrite returns src with the list marshalers of types made sequential.
-func rewrite(src string, types []string) (string, error) {
+func rewrite(src string, types, trusted []string) (string, error) {
+	funcs := methods(src)
 	for _, t := range types {
-		obj, ok := funcBody(src, regexp.MustCompile(`(?m)^func \(ec \*executionContext\) _`+regexp.QuoteMeta(t)+`\(ctx context\.Context, sel ast\.SelectionSet, obj \*`))
-		if !ok {
+		if _, ok := funcs["_"+t]; !ok {
 			return "", fmt.Errorf("no object marshaler _%s", t)
 		}
-		if strings.Contains(obj, "ResolveConcurrently") || strings.Contains(obj, "ResolveRootConcurrently") {
-			return "", fmt.Errorf("%s has resolver fields: its lists must stay concurrent so that loaders batch across elements", t)
+		if r := concurrentBelow(funcs, "_"+t, trusted); r != "" {
+			return "", fmt.Errorf("%s reaches %s, which has resolver fields: lists of %s must stay concurrent so that loaders batch across elements (or trust %s with -trust)", t, r, t, r)
 		}
 		// The list marshalers of t: marshalN/marshalO, then the type's
 		// name mangled with its package, then "2ᚕ" (a slice).
@@ -81,16 +90,54 @@ func rewrite(src string, types []string) (string, error) {
 	return src, nil
 }
 
-// funcBody returns the text from the match of start to the end of that
-// function (gofmt puts its closing brace alone at the start of a line).
-func funcBody(src string, start *regexp.Regexp) (string, bool) {
-	loc := start.FindStringIndex(src)
-	if loc == nil {
-		return "", false
+// Names of generated methods hold non-ASCII letters (ᚕ, ᚖ, ᚐ), which \w
+// does not match.
+var method = regexp.MustCompile(`(?m)^func \(ec \*executionContext\) ([^\s(]+)\(`)
+
+// methods maps each method of executionContext in src to its body (gofmt
+// puts a function's closing brace alone at the start of a line).
+func methods(src string) map[string]string {
+	m := map[string]string{}
+	for _, loc := range method.FindAllStringSubmatchIndex(src, -1) {
+		end := strings.Index(src[loc[1]:], "\n}\n")
+		if end < 0 {
+			continue
+		}
+		m[src[loc[2]:loc[3]]] = src[loc[1] : loc[1]+end]
 	}
-	end := strings.Index(src[loc[1]:], "\n}\n")
-	if end < 0 {
-		return "", false
+	return m
+}
+
+var (
+	call          = regexp.MustCompile(`ec\.([^\s(),.]+)\(`)
+	objectMarshal = regexp.MustCompile(`^_[A-Z]\w*$`)
+)
+
+// concurrentBelow returns the first untrusted object type reachable from
+// the method start (through the methods it calls) whose object marshaler
+// resolves fields concurrently, or "".
+func concurrentBelow(funcs map[string]string, start string, trusted []string) string {
+	seen := map[string]bool{}
+	var walk func(name string) string
+	walk = func(name string) string {
+		if seen[name] {
+			return ""
+		}
+		seen[name] = true
+		body, ok := funcs[name]
+		if !ok {
+			return ""
+		}
+		if objectMarshal.MatchString(name) && !strings.Contains(name[1:], "_") && !slices.Contains(trusted, name[1:]) &&
+			(strings.Contains(body, "ResolveConcurrently") || strings.Contains(body, "ResolveRootConcurrently")) {
+			return name[1:]
+		}
+		for _, c := range call.FindAllStringSubmatch(body, -1) {
+			if r := walk(c[1]); r != "" {
+				return r
+			}
+		}
+		return ""
 	}
-	return src[loc[1] : loc[1]+end], true
+	return walk(start)
 }
