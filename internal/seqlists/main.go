@@ -23,6 +23,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -47,7 +48,7 @@ func main() {
 
 func run(file string, types, trusted []string) error {
 	if file == "" || len(types) == 0 {
-		return fmt.Errorf("usage: seqlists -file FILE TYPE...")
+		return errors.New("usage: seqlists -file FILE [-trust TYPE,...] TYPE [TYPE ...]")
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
