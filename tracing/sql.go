@@ -30,13 +30,20 @@ var _ bun.QueryHook = QueryHook{}
 
 // BeforeQuery starts the statement's span.
 func (h QueryHook) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
-	op := e.Operation()
-	name, table := op, ""
+	op, table := e.Operation(), ""
 	if e.IQuery != nil {
 		table = e.IQuery.GetTableName()
-		if table != "" {
-			name += " " + table
+	} else {
+		// The template, which holds placeholders, never the values.
+		text := e.QueryTemplate
+		if text == "" {
+			text = e.Query
 		}
+		op, table = rawStatement(text)
+	}
+	name := op
+	if table != "" {
+		name += " " + table
 	}
 	attrs := []attribute.KeyValue{
 		attribute.String("db.system.name", dbSystem(e.DB)),
@@ -87,6 +94,40 @@ func statement(e *bun.QueryEvent) string {
 		text = strings.ToValidUTF8(text[:maxStatement], "")
 	}
 	return text
+}
+
+// rawStatement names the operation and table of a statement written by
+// hand (the item store's): its first keyword, or for "WITH w AS (…)" the
+// write inside, and the table after FROM, INTO or UPDATE.
+func rawStatement(q string) (op, table string) {
+	q = strings.TrimSpace(q)
+	if rest, ok := cutPrefixFold(q, "WITH "); ok {
+		if i := strings.IndexByte(rest, '('); i >= 0 {
+			q = strings.TrimSpace(rest[i+1:])
+		}
+	}
+	words := strings.Fields(q)
+	if len(words) == 0 {
+		return "", ""
+	}
+	op = strings.ToUpper(words[0])
+	if len(op) > 16 {
+		op = op[:16]
+	}
+	for i, w := range words[:len(words)-1] {
+		if k := strings.ToUpper(w); k == "FROM" || k == "INTO" || (k == "UPDATE" && i == 0) {
+			table = strings.Trim(words[i+1], `"(`)
+			break
+		}
+	}
+	return op, table
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 func dbSystem(db *bun.DB) string {
