@@ -420,6 +420,12 @@ func TestWebsocketProtocolViolations(t *testing.T) {
 		{"not JSON", []string{`{nope`}, 4400},
 		{"second connection_init", []string{`{"type":"connection_init"}`, `{"type":"connection_init"}`}, 4429},
 		{"id in use", []string{`{"type":"connection_init"}`, sub, sub}, 4409},
+		{"subscribe without a payload", []string{`{"type":"connection_init"}`, `{"id":"1","type":"subscribe"}`}, 4400},
+		{"subscribe without a query", []string{`{"type":"connection_init"}`, `{"id":"1","type":"subscribe","payload":{"variables":{}}}`}, 4400},
+		{"subscribe with a payload that is not an object", []string{`{"type":"connection_init"}`, `{"id":"1","type":"subscribe","payload":"subscription { itemEvents { id } }"}`}, 4400},
+		{"subscribe without an id", []string{`{"type":"connection_init"}`, `{"type":"subscribe","payload":{"query":"subscription { itemEvents { id } }"}}`}, 4400},
+		{"complete without an id", []string{`{"type":"connection_init"}`, `{"type":"complete"}`}, 4400},
+		{"unknown message type", []string{`{"type":"connection_init"}`, `{"id":"1","type":"start"}`}, 4400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -444,5 +450,52 @@ func TestWebsocketProtocolViolations(t *testing.T) {
 				return
 			}
 		})
+	}
+}
+
+// A subscription that ends in an error message ends there: no complete
+// follows it (gqlgen sends one), and its id is free again.
+func TestWebsocketErrorEndsTheSubscription(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := subDialWS(ctx, e.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	subWrite(ctx, t, c, `{"type":"connection_init"}`)
+	if m := subRead(ctx, t, c); m["type"] != "connection_ack" {
+		t.Fatalf("got %v, want connection_ack", m)
+	}
+	// A persisted query's hash alone is a request too, answered in-band
+	// (gqlgen answers a miss as a result with the error, then completes).
+	subWrite(ctx, t, c, `{"id":"1","type":"subscribe","payload":{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"`+strings.Repeat("0", 64)+`"}}}}`)
+	if m := subRead(ctx, t, c); m["type"] != "next" || !strings.Contains(fmt.Sprint(m["payload"]), "PERSISTED_QUERY_NOT_FOUND") {
+		t.Fatalf("got %v, want PERSISTED_QUERY_NOT_FOUND", m)
+	}
+	if m := subRead(ctx, t, c); m["type"] != "complete" || m["id"] != "1" {
+		t.Fatalf("got %v, want complete for 1", m)
+	}
+	for range 2 {
+		subWrite(ctx, t, c, `{"id":"1","type":"subscribe","payload":{"query":"subscription { nope }"}}`)
+		m := subRead(ctx, t, c)
+		errs, _ := m["payload"].([]any)
+		if m["type"] != "error" || m["id"] != "1" || len(errs) != 1 {
+			t.Fatalf("got %v, want an error for 1", m)
+		}
+		if code := errs[0].(map[string]any)["extensions"].(map[string]any)["code"]; code != "GRAPHQL_VALIDATION_FAILED" {
+			t.Fatalf("code = %v", code)
+		}
+		// The next message is the answer to this ping, not a complete.
+		subWrite(ctx, t, c, `{"type":"ping"}`)
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != `{"type":"pong"}` {
+			t.Fatalf("after the error: %s, want the pong", b)
+		}
 	}
 }

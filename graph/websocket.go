@@ -18,9 +18,11 @@ import (
 	"itemsrv/auth"
 )
 
-// closeBadInit is the close code for a connection_init that is not an object
-// (graphql-transport-ws' 4400 Bad Request).
-const closeBadInit = 4400
+// closeBadMessage is the close code for a message gqlgen gave up on without
+// closing the socket, such as a connection_init whose payload is not an
+// object or a message of an unknown type (graphql-transport-ws' 4400
+// Bad Request).
+const closeBadMessage = 4400
 
 // Websocket is gqlgen's WebSocket transport that never leaves a socket open
 // once gqlgen is done with it. gqlgen returns without closing when a
@@ -50,7 +52,13 @@ func (t Websocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 	}
 	t.Websocket.Do(w, r, exec)
 	if c := rec.conn; c != nil && !c.closed.Load() {
-		_ = c.WriteClose(closeBadInit, "connection_init payload must be an object")
+		reason := "Invalid message received"
+		c.mu.Lock()
+		if c.last == "connection_init" {
+			reason = "connection_init payload must be an object"
+		}
+		c.mu.Unlock()
+		_ = c.WriteClose(closeBadMessage, reason)
 		_ = c.Close()
 	}
 }
@@ -74,9 +82,12 @@ func (a *recordingAccept) Accept(w http.ResponseWriter, r *http.Request, o trans
 // read-limit and read-deadline methods through to the connection. On the
 // graphql-transport-ws subprotocol it also holds gqlgen to the protocol
 // where gqlgen does not: a second subscribe with an id in use closes the
-// socket with 4409, and gqlgen's generic close codes become the protocol's
-// (4400 invalid message, 4401 subscribe before connection_ack, 4408 init
-// timeout, 4429 a second connection_init).
+// socket with 4409, a subscribe or complete without an id, or a subscribe
+// without a payload holding a query, closes it with 4400 (gqlgen answered
+// an error without a code), no complete follows the error that ended a
+// subscription (gqlgen sends both), and gqlgen's generic close codes become
+// the protocol's (4400 invalid message, 4401 subscribe before
+// connection_ack, 4408 init timeout, 4429 a second connection_init).
 type trackedConn struct {
 	transport.WebsocketConn
 	closed atomic.Bool
@@ -86,6 +97,7 @@ type trackedConn struct {
 	acked   bool            // connection_ack was sent
 	last    string          // type of the last message read
 	active  map[string]bool // subscription ids in use
+	errored map[string]bool // subscriptions ended by an error message
 }
 
 const transportWS = "graphql-transport-ws"
@@ -101,49 +113,90 @@ func (c *trackedConn) NextReader() (int, io.Reader, error) {
 		return typ, nil, err
 	}
 	var m struct {
-		Type string `json:"type"`
-		ID   string `json:"id"`
+		Type    string          `json:"type"`
+		ID      string          `json:"id"`
+		Payload json.RawMessage `json:"payload"`
 	}
 	if json.Unmarshal(data, &m) == nil {
 		c.mu.Lock()
 		c.last = m.Type
-		dup := false
+		dup, invalid := false, false
 		switch m.Type {
 		case "subscribe":
-			if c.active == nil {
-				c.active = make(map[string]bool)
+			// The payload is an object with the query, or with only a
+			// persisted query's hash (APQ, which gqlgen serves here too).
+			var p struct {
+				Query      *string `json:"query"`
+				Extensions struct {
+					PersistedQuery json.RawMessage `json:"persistedQuery"`
+				} `json:"extensions"`
 			}
-			dup = c.active[m.ID]
-			c.active[m.ID] = true
+			invalid = m.ID == "" || json.Unmarshal(m.Payload, &p) != nil ||
+				p.Query == nil && len(p.Extensions.PersistedQuery) == 0
+			if !invalid {
+				if c.active == nil {
+					c.active = make(map[string]bool)
+				}
+				dup = c.active[m.ID]
+				c.active[m.ID] = true
+				delete(c.errored, m.ID)
+			}
 		case "complete":
+			invalid = m.ID == ""
 			delete(c.active, m.ID)
 		}
 		c.mu.Unlock()
-		if dup {
-			_ = c.WebsocketConn.WriteClose(4409, "Subscriber for "+m.ID+" already exists")
-			_ = c.Close()
-			return typ, nil, transport.ErrWebsocketClosed
+		switch {
+		case invalid:
+			return typ, nil, c.closeWith(4400, "Invalid message received")
+		case dup:
+			return typ, nil, c.closeWith(4409, "Subscriber for "+m.ID+" already exists")
 		}
 	}
 	return typ, bytes.NewReader(data), nil
 }
 
-// WriteJSON notes the acknowledgement and the subscriptions that end.
+// closeWith closes the socket with code and reason, as the protocol asks
+// of a client that broke it, and returns the error that ends gqlgen's read
+// loop.
+func (c *trackedConn) closeWith(code int, reason string) error {
+	_ = c.WebsocketConn.WriteClose(code, reason)
+	_ = c.Close()
+	return transport.ErrWebsocketClosed
+}
+
+// WriteJSON notes the acknowledgement and the subscriptions that end, and
+// drops the complete gqlgen sends after an error: the protocol ends a
+// subscription with one or the other.
 func (c *trackedConn) WriteJSON(v any) error {
 	if c.Subprotocol() == transportWS {
 		if rv := reflect.Indirect(reflect.ValueOf(v)); rv.Kind() == reflect.Struct {
-			typ, id := rv.FieldByName("Type"), rv.FieldByName("ID")
+			typ, idv := rv.FieldByName("Type"), rv.FieldByName("ID")
 			if typ.IsValid() && typ.Kind() == reflect.String {
+				var id string
+				if idv.IsValid() && idv.Kind() == reflect.String {
+					id = idv.String()
+				}
 				c.mu.Lock()
+				skip := false
 				switch typ.String() {
 				case "connection_ack":
 					c.acked = true
-				case "complete", "error":
-					if id.IsValid() && id.Kind() == reflect.String {
-						delete(c.active, id.String())
+				case "error":
+					delete(c.active, id)
+					if c.errored == nil {
+						c.errored = make(map[string]bool)
 					}
+					c.errored[id] = true
+				case "complete":
+					delete(c.active, id)
+					skip = c.errored[id]
+					delete(c.errored, id)
 				}
 				c.mu.Unlock()
+				if skip {
+					return nil
+				}
 			}
 		}
 	}
