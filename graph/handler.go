@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -117,6 +118,7 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(persistedQueries{extension.AutomaticPersistedQuery{Cache: lru.New[string](o.APQCacheSize)}})
+	srv.Use(singleFieldSubscriptions{})
 	if o.ComplexityLimit > 0 {
 		srv.Use(extension.FixedComplexityLimit(o.ComplexityLimit))
 	}
@@ -186,6 +188,40 @@ func (refuseIntrospection) MutateOperationContext(_ context.Context, oc *graphql
 		return err
 	}
 	return nil
+}
+
+// singleFieldSubscriptions refuses a subscription that selects more than
+// one root field, counted by response name as the spec's
+// CollectFields does (with @skip and @include applied), with
+// GRAPHQL_VALIDATION_FAILED. gqlparser's rule counts field names, so
+// aliases of one field (a: itemEvents b: itemEvents) passed it and then
+// failed inside gqlgen as an internal error.
+type singleFieldSubscriptions struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = singleFieldSubscriptions{}
+
+func (singleFieldSubscriptions) ExtensionName() string { return "SingleFieldSubscriptions" }
+
+func (singleFieldSubscriptions) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (singleFieldSubscriptions) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+		return nil
+	}
+	fields := graphql.CollectFields(oc, oc.Operation.SelectionSet, []string{"Subscription"})
+	if len(fields) <= 1 {
+		return nil
+	}
+	name := "Anonymous Subscription"
+	if oc.Operation.Name != "" {
+		name = "Subscription " + strconv.Quote(oc.Operation.Name)
+	}
+	err := gqlerror.ErrorPosf(fields[1].Position, "%s must select only one top level field.", name)
+	errcode.Set(err, errcode.ValidationFailed)
+	return err
 }
 
 // introspects reports whether set selects __schema or __type, looking

@@ -2,10 +2,12 @@ package graph_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -497,5 +499,128 @@ func TestWebsocketErrorEndsTheSubscription(t *testing.T) {
 		if string(b) != `{"type":"pong"}` {
 			t.Fatalf("after the error: %s, want the pong", b)
 		}
+	}
+}
+
+// A client may reuse the id of a subscription it completed. The old
+// subscription's end then neither reaches the client nor frees the new
+// one's id: events arrive once, nothing says the new subscription ended,
+// and a third subscribe with the id in use still closes with 4409.
+func TestWebsocketReusedIDAfterComplete(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := subDialWS(ctx, e.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	const sub = `{"id":"d","type":"subscribe","payload":{"query":"subscription { itemEvents { type item { title } } }"}}`
+	subWrite(ctx, t, c, `{"type":"connection_init"}`)
+	if m := subRead(ctx, t, c); m["type"] != "connection_ack" {
+		t.Fatalf("got %v, want connection_ack", m)
+	}
+	subWrite(ctx, t, c, sub)
+	e.waitSubscribers(t, 1)
+	subWrite(ctx, t, c, `{"id":"d","type":"complete"}`)
+	subWrite(ctx, t, c, sub)
+	e.waitSubscribers(t, 1)
+	time.Sleep(100 * time.Millisecond) // the old subscription's end has come and gone
+	subPost(t, e.url, `mutation { createItem(input: {title: "once"}) { id } }`, nil)
+	m := subRead(ctx, t, c)
+	if m["type"] != "next" || m["id"] != "d" || !strings.Contains(fmt.Sprint(m["payload"]), "once") {
+		t.Fatalf("got %v, want the event for d", m)
+	}
+	// No second copy of the event and no complete: the next message is
+	// the pong.
+	subWrite(ctx, t, c, `{"type":"ping"}`)
+	if _, b, err := c.Read(ctx); err != nil || string(b) != `{"type":"pong"}` {
+		t.Fatalf("got %s (%v), want the pong", b, err)
+	}
+	subWrite(ctx, t, c, sub)
+	for {
+		_, _, err := c.Read(ctx)
+		if err != nil {
+			if got := websocket.CloseStatus(err); got != 4409 {
+				t.Fatalf("closed with %v (%v), want 4409", got, err)
+			}
+			break
+		}
+	}
+}
+
+// A subscription selects one root field, counted by response name: two
+// aliases of itemEvents are refused like two fields are, before anything
+// runs, on every transport.
+func TestSubscriptionWithTwoRootFieldsIsRefused(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const query = `subscription { a: itemEvents { id } b: itemEvents { id } }`
+
+	c, _, err := subDialWS(ctx, e.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	subWrite(ctx, t, c, `{"type":"connection_init"}`)
+	subRead(ctx, t, c)
+	subWrite(ctx, t, c, `{"id":"1","type":"subscribe","payload":{"query":"subscription { a: itemEvents { id } b: itemEvents { id } }"}}`)
+	m := subRead(ctx, t, c)
+	if m["type"] != "error" || !strings.Contains(fmt.Sprint(m["payload"]), "GRAPHQL_VALIDATION_FAILED") ||
+		!strings.Contains(fmt.Sprint(m["payload"]), "must select only one top level field") {
+		t.Fatalf("got %v, want a validation error", m)
+	}
+
+	// Skipping one of them leaves one field: that subscription runs.
+	subWrite(ctx, t, c, `{"id":"2","type":"subscribe","payload":{"query":"subscription { a: itemEvents { id } b: itemEvents @skip(if: true) { id } }"}}`)
+	e.waitSubscribers(t, 1)
+
+	body, _ := json.Marshal(map[string]any{"query": query})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "GRAPHQL_VALIDATION_FAILED") {
+		t.Fatalf("SSE: %d %s, want 400 with GRAPHQL_VALIDATION_FAILED", resp.StatusCode, b)
+	}
+}
+
+// After the acknowledgement, a message that is not a protocol message
+// closes with 4400 and the protocol's reason, not one about connection_init.
+func TestWebsocketInvalidMessageReason(t *testing.T) {
+	e := subServe(t, graph.Options{})
+	defer e.close()
+	for _, msg := range []string{`{nope`, `[1]`, `null`, `{"id":1,"type":"subscribe","payload":{"query":"subscription { itemEvents { id } }"}}`, `{"type":"start"}`} {
+		t.Run(msg, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, _, err := subDialWS(ctx, e.url, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			subWrite(ctx, t, c, `{"type":"connection_init"}`)
+			subRead(ctx, t, c)
+			subWrite(ctx, t, c, msg)
+			for {
+				_, _, err := c.Read(ctx)
+				if err == nil {
+					continue
+				}
+				var ce websocket.CloseError
+				if !errors.As(err, &ce) || ce.Code != 4400 || ce.Reason != "Invalid message received" {
+					t.Fatalf("closed with %v, want 4400 Invalid message received", err)
+				}
+				return
+			}
+		})
 	}
 }
