@@ -188,12 +188,14 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		log.Info("authentication is on: every GraphQL request needs a bearer token")
 	}
 
+	live := &graph.Live{}
 	gql := graph.NewHandler(resolver, graph.Options{
 		WebsocketInit:   authn.GQLGenInitFunc(),
 		ComplexityLimit: cfg.ComplexityLimit,
 		Introspection:   cfg.Introspection,
 		AllowedOrigins:  cfg.CORSAllowedOrigins,
 		Observer:        mtr,
+		Live:            live,
 		Extensions:      gqlExtensions,
 		Log:             log,
 	})
@@ -273,10 +275,15 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	// Subscriptions end first, cleanly: each gets its complete message.
+	// Subscriptions end first, cleanly: each gets its complete message,
+	// which needs its socket still open, so the sockets close (with
+	// srv.Shutdown, through streams) only once every complete is out.
 	broker.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if err := live.Wait(sctx); err != nil {
+		log.Warn("subscriptions did not send their complete in time", "open", live.Count(), "err", err)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish in time", "err", err)
 		srv.Close()

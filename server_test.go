@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -560,34 +561,72 @@ func TestGracefulShutdown(t *testing.T) {
 		ids[i] = c.CreateItem.ID
 	}
 
-	// A subscriber over graphql-transport-ws.
+	// Subscribers on both WebSocket subprotocols, several per socket: each
+	// subscription must get its complete before its socket closes.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/graphql", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		t.Fatalf("dial the WebSocket: %v", err)
+	type wsEnd struct {
+		completed map[string]bool
+		err       error
 	}
-	defer ws.CloseNow()
-	wsWrite := func(v any) {
-		b, _ := json.Marshal(v)
-		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
-			t.Fatalf("WebSocket write: %v", err)
+	const perSocket = 10
+	var wsEnds []chan wsEnd
+	for _, proto := range []string{"graphql-transport-ws", "graphql-ws", "graphql-transport-ws"} {
+		ws, _, err := websocket.Dial(ctx, "ws://"+addr+"/graphql", &websocket.DialOptions{Subprotocols: []string{proto}})
+		if err != nil {
+			t.Fatalf("dial the WebSocket: %v", err)
 		}
-	}
-	wsWrite(map[string]any{"type": "connection_init", "payload": map[string]any{}})
-	if _, msg, err := ws.Read(ctx); err != nil || !strings.Contains(string(msg), `"connection_ack"`) {
-		t.Fatalf("connection_init: %s, %v", msg, err)
-	}
-	wsWrite(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "subscription { itemEvents { type id } }"}})
-	wsClosed := make(chan error, 1)
-	go func() {
-		for {
-			if _, _, err := ws.Read(ctx); err != nil {
-				wsClosed <- err
-				return
+		defer ws.CloseNow()
+		wsWrite := func(v any) {
+			b, _ := json.Marshal(v)
+			if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+				t.Fatalf("WebSocket write: %v", err)
 			}
 		}
-	}()
+		wsWrite(map[string]any{"type": "connection_init", "payload": map[string]any{}})
+		if _, msg, err := ws.Read(ctx); err != nil || !strings.Contains(string(msg), `"connection_ack"`) {
+			t.Fatalf("connection_init: %s, %v", msg, err)
+		}
+		start := "subscribe"
+		if proto == "graphql-ws" {
+			start = "start"
+		}
+		for i := range perSocket {
+			wsWrite(map[string]any{"id": strconv.Itoa(i), "type": start, "payload": map[string]any{"query": "subscription { itemEvents { type id } }"}})
+		}
+		end := make(chan wsEnd, 1)
+		wsEnds = append(wsEnds, end)
+		go func() {
+			completed := map[string]bool{}
+			for {
+				_, b, err := ws.Read(ctx)
+				if err != nil {
+					end <- wsEnd{completed, err}
+					return
+				}
+				var m struct{ Type, ID string }
+				if json.Unmarshal(b, &m) == nil && m.Type == "complete" {
+					completed[m.ID] = true
+				}
+			}
+		}()
+	}
+	want := fmt.Sprintf("itemsrv_subscriptions_active %d\n", 3*perSocket)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(b), want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never said %q", want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// Slow requests in flight: the upstream takes a second for each post.
 	fake.AddFault(jsonplaceholder.Fault{Path: "/posts/", Prefix: true, Delay: time.Second})
@@ -634,13 +673,18 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("an in-flight request was cut short: HTTP %d, %v, %+v", r.status, r.err, r.resp.Errors)
 		}
 	}
-	select {
-	case err := <-wsClosed:
-		if got := websocket.CloseStatus(err); got != websocket.StatusNormalClosure && got != websocket.StatusGoingAway {
-			t.Errorf("the subscription ended without a close frame: %v", err)
+	for i, end := range wsEnds {
+		select {
+		case e := <-end:
+			if got := websocket.CloseStatus(e.err); got != websocket.StatusNormalClosure && got != websocket.StatusGoingAway {
+				t.Errorf("socket %d ended without a close frame: %v", i, e.err)
+			}
+			if len(e.completed) != perSocket {
+				t.Errorf("socket %d: %d of %d subscriptions got their complete before the close: %v", i, len(e.completed), perSocket, e.completed)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("socket %d was not closed", i)
 		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("the subscription was not closed")
 	}
 	if code := p.wait(t, 15*time.Second); code != 0 {
 		t.Fatalf("exit code %d\n%s", code, p.stderr)

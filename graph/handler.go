@@ -41,6 +41,8 @@ type Options struct {
 	QueryCacheSize, APQCacheSize int
 	// Observer, optional, receives operation and resolver timings.
 	Observer Observer
+	// Live, optional, counts the subscriptions being served, for shutdown.
+	Live *Live
 	// Extensions are added to the handler after the built-in ones, such as
 	// tracing.
 	Extensions []graphql.HandlerExtension
@@ -98,14 +100,14 @@ func NewHandler(r *Resolver, o Options) *handler.Server {
 	}
 	srv := handler.New(generated.NewExecutableSchema(r.Config()))
 
-	ws := Websocket{transport.Websocket{
+	ws := Websocket{Websocket: transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		InitTimeout:           o.InitTimeout,
 		InitFunc:              o.WebsocketInit,
 		Implementation:        transport.CoderWebsocketImplementation{AcceptOptions: acceptOptions(o.AllowedOrigins)},
-	}}
+	}, live: o.Live}
 	srv.AddTransport(ws)
-	srv.AddTransport(SSE{})
+	srv.AddTransport(SSE{live: o.Live})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(HTTP{})
 

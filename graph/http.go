@@ -369,7 +369,10 @@ func encodeResponse(buf *bytes.Buffer, resp *graphql.Response, withData bool) er
 // is a 400 with BAD_REQUEST (gqlgen alone answers a code-less error that
 // reads as an internal one, and logs the raw body), and a document that
 // does not validate is a 400 rather than an error event in a 200 stream.
-type SSE struct{ transport.SSE }
+type SSE struct {
+	transport.SSE
+	live *Live
+}
 
 // Do checks the body, then streams.
 func (s SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
@@ -400,5 +403,7 @@ func (s SSE) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecut
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.live.add(1)
+	defer s.live.add(-1)
 	s.SSE.Do(w, r, exec)
 }

@@ -598,7 +598,20 @@ func TestSubscriptionWithTwoRootFieldsIsRefused(t *testing.T) {
 func TestWebsocketInvalidMessageReason(t *testing.T) {
 	e := subServe(t, graph.Options{})
 	defer e.close()
-	for _, msg := range []string{`{nope`, `[1]`, `null`, `{"id":1,"type":"subscribe","payload":{"query":"subscription { itemEvents { id } }"}}`, `{"type":"start"}`} {
+	for _, msg := range []string{
+		`{nope`, `[1]`, `null`, `{"type":"start"}`,
+		`{"id":1,"type":"subscribe","payload":{"query":"subscription { itemEvents { id } }"}}`,
+		// Something after the message, which gqlgen alone would ignore.
+		`{"id":"b","type":"subscribe","payload":{"query":"subscription { itemEvents { id } }"}} {}`,
+		`{"id":"s1","type":"complete"} x`,
+		// Member names are exact.
+		`{"TYPE":"ping"}`,
+		`{"ID":"b","type":"subscribe","payload":{"query":"subscription { itemEvents { id } }"}}`,
+		// The payload's members must be of their kinds.
+		`{"id":"v","type":"subscribe","payload":{"query":"subscription { itemEvents { id } }","variables":5}}`,
+		`{"id":"v","type":"subscribe","payload":{"query":"subscription { itemEvents { id } }","operationName":1}}`,
+		`{"id":"v","type":"subscribe","payload":{"query":"subscription { itemEvents { id } }","extensions":[]}}`,
+	} {
 		t.Run(msg, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -623,4 +636,60 @@ func TestWebsocketInvalidMessageReason(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Live counts every subscription being served, on both WebSocket
+// subprotocols and SSE, until its end is written or its socket is gone.
+func TestLiveCountsSubscriptions(t *testing.T) {
+	live := &graph.Live{}
+	e := subServe(t, graph.Options{Live: live})
+	defer e.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	waitLive := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); live.Count() != n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("Live counts %d, want %d", live.Count(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	const q = `"payload":{"query":"subscription { itemEvents { id } }"}`
+	c, _, err := subDialWS(ctx, e.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	subWrite(ctx, t, c, `{"type":"connection_init"}`)
+	subRead(ctx, t, c)
+	subWrite(ctx, t, c, `{"id":"1","type":"subscribe",`+q+`}`)
+	subWrite(ctx, t, c, `{"id":"2","type":"subscribe",`+q+`}`)
+
+	legacy, _, err := websocket.Dial(ctx, strings.Replace(e.url, "http", "ws", 1), &websocket.DialOptions{Subprotocols: []string{"graphql-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer legacy.CloseNow()
+	subWrite(ctx, t, legacy, `{"type":"connection_init"}`)
+	subWrite(ctx, t, legacy, `{"id":"1","type":"start",`+q+`}`)
+
+	conn, _, err := subSSE(ctx, e.srv.Listener.Addr().String(), `subscription { itemEvents { id } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitLive(4)
+
+	// A query sent as a subscription ends by itself; a completed one ends.
+	subWrite(ctx, t, c, `{"id":"3","type":"subscribe","payload":{"query":"{ items(first: 1) { totalCount } }"}}`)
+	subWrite(ctx, t, c, `{"id":"1","type":"complete"}`)
+	waitLive(3)
+	subWrite(ctx, t, legacy, `{"id":"1","type":"stop"}`)
+	waitLive(2)
+
+	// Sockets that go away take their subscriptions with them.
+	c.CloseNow()
+	conn.Close()
+	waitLive(0)
 }

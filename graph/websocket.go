@@ -29,11 +29,14 @@ const closeBadMessage = 4400
 // once gqlgen is done with it. gqlgen returns without closing when a
 // connection_init payload is not a JSON object, which would keep the socket
 // (and its goroutines) until the client left.
-type Websocket struct{ transport.Websocket }
+type Websocket struct {
+	transport.Websocket
+	live *Live
+}
 
 // Do serves one socket and closes it if gqlgen did not.
 func (t Websocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
-	rec := &recordingAccept{inner: t.Implementation}
+	rec := &recordingAccept{inner: t.Implementation, live: t.live}
 	if rec.inner == nil {
 		rec.inner = transport.CoderWebsocketImplementation{}
 	}
@@ -52,6 +55,9 @@ func (t Websocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		}
 	}
 	t.Websocket.Do(w, r, exec)
+	if c := rec.conn; c != nil {
+		defer c.endAll()
+	}
 	if c := rec.conn; c != nil && !c.closed.Load() {
 		reason := "Invalid message received"
 		c.mu.Lock()
@@ -67,6 +73,7 @@ func (t Websocket) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 // recordingAccept accepts with inner and keeps the connection it made.
 type recordingAccept struct {
 	inner transport.WebsocketImplementation
+	live  *Live
 	conn  *trackedConn
 }
 
@@ -75,7 +82,7 @@ func (a *recordingAccept) Accept(w http.ResponseWriter, r *http.Request, o trans
 	if err != nil {
 		return nil, err
 	}
-	a.conn = &trackedConn{WebsocketConn: c}
+	a.conn = &trackedConn{WebsocketConn: c, live: a.live}
 	return a.conn, nil
 }
 
@@ -110,6 +117,17 @@ type trackedConn struct {
 	byClient   map[string]string // the client's id of a live subscription → the server's
 	byInternal map[string]string // the server's id of a subscription not ended → the client's
 	stopped    map[string]bool   // server ids of subscriptions the client completed
+	legacy     map[string]bool   // ids of subscriptions not ended, on the graphql-ws subprotocol
+	live       *Live
+}
+
+// endAll counts the subscriptions of a socket that is gone as ended.
+func (c *trackedConn) endAll() {
+	c.mu.Lock()
+	n := len(c.byInternal) + len(c.legacy)
+	c.byInternal, c.byClient, c.stopped, c.legacy = nil, nil, nil, nil
+	c.mu.Unlock()
+	c.live.add(-n)
 }
 
 const transportWS = "graphql-transport-ws"
@@ -119,12 +137,16 @@ const transportWS = "graphql-transport-ws"
 func (c *trackedConn) NextReader() (int, io.Reader, error) {
 	for {
 		typ, r, err := c.WebsocketConn.NextReader()
-		if err != nil || c.Subprotocol() != transportWS {
+		if err != nil {
 			return typ, r, err
 		}
 		data, err := io.ReadAll(r)
 		if err != nil {
 			return typ, nil, err
+		}
+		if c.Subprotocol() != transportWS {
+			c.incomingLegacy(data)
+			return typ, bytes.NewReader(data), nil
 		}
 		data, skip, err := c.incoming(data)
 		if err != nil {
@@ -138,31 +160,25 @@ func (c *trackedConn) NextReader() (int, io.Reader, error) {
 
 // incoming follows one message from the client: it returns the message to
 // hand to gqlgen, or skip for a complete of a subscription that has ended
-// already, or the error that ends the socket.
+// already, or the error that ends the socket. The message is read with
+// exact member names and handed on rewritten, so that gqlgen (which
+// matches names without regard to case and ignores what follows the first
+// JSON value) sees exactly what was checked.
 func (c *trackedConn) incoming(data []byte) (out []byte, skip bool, err error) {
-	var m struct {
-		Type    string          `json:"type"`
-		ID      string          `json:"id"`
-		Payload json.RawMessage `json:"payload"`
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if json.Unmarshal(data, &m) != nil {
+	var raw map[string]json.RawMessage
+	var m message
+	if json.Unmarshal(data, &raw) != nil || json.Unmarshal(raw["type"], &m.Type) != nil ||
+		raw["id"] != nil && json.Unmarshal(raw["id"], &m.ID) != nil {
 		c.last = ""
-		return data, false, nil // gqlgen refuses it
+		return nil, false, c.closeWith(4400, "Invalid message received")
 	}
+	m.Payload = raw["payload"]
 	c.last = m.Type
 	switch m.Type {
 	case "subscribe":
-		// The payload is an object with the query, or with only a
-		// persisted query's hash (APQ, which gqlgen serves here too).
-		var p struct {
-			Query      *string `json:"query"`
-			Extensions struct {
-				PersistedQuery json.RawMessage `json:"persistedQuery"`
-			} `json:"extensions"`
-		}
-		if m.ID == "" || json.Unmarshal(m.Payload, &p) != nil || p.Query == nil && len(p.Extensions.PersistedQuery) == 0 {
+		if m.ID == "" || !validSubscribePayload(m.Payload) {
 			return nil, false, c.closeWith(4400, "Invalid message received")
 		}
 		if _, dup := c.byClient[m.ID]; dup {
@@ -174,7 +190,8 @@ func (c *trackedConn) incoming(data []byte) (out []byte, skip bool, err error) {
 		c.seq++
 		internal := "s" + strconv.Itoa(c.seq)
 		c.byClient[m.ID], c.byInternal[internal] = internal, m.ID
-		return withID(data, internal), false, nil
+		c.live.add(1)
+		m.ID = internal
 	case "complete":
 		if m.ID == "" {
 			return nil, false, c.closeWith(4400, "Invalid message received")
@@ -185,9 +202,53 @@ func (c *trackedConn) incoming(data []byte) (out []byte, skip bool, err error) {
 		}
 		delete(c.byClient, m.ID)
 		c.stopped[internal] = true
-		return withID(data, internal), false, nil
+		m.ID = internal
 	}
-	return data, false, nil
+	out, err = json.Marshal(m)
+	return out, false, err
+}
+
+// message is a graphql-transport-ws message as handed to gqlgen.
+type message struct {
+	Type    string          `json:"type"`
+	ID      string          `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// validSubscribePayload tells whether p is a subscribe message's payload:
+// an object with the query as a string, or with only a persisted query's
+// hash (APQ, which gqlgen serves here too), and an operationName,
+// variables and extensions of the right kinds when they are given.
+func validSubscribePayload(p json.RawMessage) bool {
+	var v struct {
+		Query         *string        `json:"query"`
+		OperationName *string        `json:"operationName"`
+		Variables     map[string]any `json:"variables"`
+		Extensions    map[string]any `json:"extensions"`
+	}
+	if json.Unmarshal(p, &v) != nil {
+		return false
+	}
+	_, persisted := v.Extensions["persistedQuery"]
+	return v.Query != nil || persisted
+}
+
+// incomingLegacy follows the subscriptions a graphql-ws (legacy protocol)
+// message starts, for the count of live subscriptions.
+func (c *trackedConn) incomingLegacy(data []byte) {
+	var m message
+	if json.Unmarshal(data, &m) != nil || m.Type != "start" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.legacy == nil {
+		c.legacy = map[string]bool{}
+	}
+	if !c.legacy[m.ID] {
+		c.legacy[m.ID] = true
+		c.live.add(1)
+	}
 }
 
 // withID returns the message data with its id replaced.
@@ -217,15 +278,18 @@ func (c *trackedConn) closeWith(code int, reason string) error {
 // client's id, and drops those the client must not see: anything after
 // its own complete, and the complete gqlgen sends after an error.
 func (c *trackedConn) WriteJSON(v any) error {
-	if c.Subprotocol() != transportWS {
-		return c.WebsocketConn.WriteJSON(v)
-	}
 	rv := reflect.Indirect(reflect.ValueOf(v))
 	if rv.Kind() != reflect.Struct {
 		return c.WebsocketConn.WriteJSON(v)
 	}
 	typ, idv := rv.FieldByName("Type"), rv.FieldByName("ID")
 	if !typ.IsValid() || typ.Kind() != reflect.String {
+		return c.WebsocketConn.WriteJSON(v)
+	}
+	if c.Subprotocol() != transportWS {
+		if t := typ.String(); (t == "complete" || t == "error") && idv.IsValid() && idv.Kind() == reflect.String {
+			defer c.endLegacy(idv.String())
+		}
 		return c.WebsocketConn.WriteJSON(v)
 	}
 	switch t := typ.String(); t {
@@ -241,7 +305,8 @@ func (c *trackedConn) WriteJSON(v any) error {
 		c.mu.Lock()
 		client, known := c.byInternal[internal]
 		stopped := c.stopped[internal]
-		if known && t != "next" {
+		ended := known && t != "next"
+		if ended {
 			delete(c.byInternal, internal)
 			delete(c.stopped, internal)
 			if c.byClient[client] == internal {
@@ -249,6 +314,9 @@ func (c *trackedConn) WriteJSON(v any) error {
 			}
 		}
 		c.mu.Unlock()
+		if ended {
+			defer c.live.add(-1) // once the message is written
+		}
 		if !known || stopped {
 			return nil
 		}
@@ -264,6 +332,17 @@ func (c *trackedConn) WriteJSON(v any) error {
 		return c.WebsocketConn.WriteJSON(json.RawMessage(withID(b, client)))
 	}
 	return c.WebsocketConn.WriteJSON(v)
+}
+
+// endLegacy counts a graphql-ws subscription as ended.
+func (c *trackedConn) endLegacy(id string) {
+	c.mu.Lock()
+	ended := c.legacy[id]
+	delete(c.legacy, id)
+	c.mu.Unlock()
+	if ended {
+		c.live.add(-1)
+	}
 }
 
 // WriteClose maps gqlgen's generic close codes to graphql-transport-ws's,
