@@ -252,7 +252,6 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	srv.RegisterOnShutdown(streams.end)
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
 		return fmt.Errorf("PORT: listen: %w", err)
@@ -275,20 +274,29 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, read
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	// Subscriptions end first, cleanly: each gets its complete message,
-	// which needs its socket still open, so the sockets close (with
-	// srv.Shutdown, through streams) only once every complete is out.
+	// Subscriptions end cleanly: each gets its complete message, which
+	// needs its socket still open, so the sockets close (through streams)
+	// only once every complete is out. In-flight requests finish
+	// meanwhile, so a subscriber too slow to take its complete does not
+	// eat their grace period.
 	broker.Close()
+	streams.refuse()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := live.Wait(sctx); err != nil {
-		log.Warn("subscriptions did not send their complete in time", "open", live.Count(), "err", err)
-	}
+	completed := make(chan struct{})
+	go func() {
+		defer close(completed)
+		if err := live.Wait(sctx); err != nil {
+			log.Warn("subscriptions did not send their complete in time", "open", live.Count(), "err", err)
+		}
+		streams.end()
+	}()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown did not finish in time", "err", err)
 		srv.Close()
 	}
 	metricsSrv.shutdown(sctx)
+	<-completed
 	if err := streams.wait(sctx); err != nil {
 		log.Warn("subscriptions did not close in time", "err", err)
 	}

@@ -56,11 +56,16 @@ func (s *streams) track(next http.Handler) http.Handler {
 	})
 }
 
-// end tells every subscription to end, and refuses new ones.
-func (s *streams) end() {
+// refuse refuses new subscriptions; those open go on.
+func (s *streams) refuse() {
 	s.mu.Lock()
 	s.ended = true
 	s.mu.Unlock()
+}
+
+// end tells every subscription to end, and refuses new ones.
+func (s *streams) end() {
+	s.refuse()
 	s.cancel()
 }
 
