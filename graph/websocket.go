@@ -177,6 +177,16 @@ func (c *trackedConn) incoming(data []byte) (out []byte, skip bool, err error) {
 	m.Payload = raw["payload"]
 	c.last = m.Type
 	switch m.Type {
+	case "connection_init", "ping", "pong":
+		// A payload, when there is one, is an object.
+		var obj map[string]json.RawMessage
+		if len(m.Payload) > 0 && json.Unmarshal(m.Payload, &obj) != nil {
+			reason := "Invalid message received"
+			if m.Type == "connection_init" {
+				reason = "connection_init payload must be an object"
+			}
+			return nil, false, c.closeWith(4400, reason)
+		}
 	case "subscribe":
 		if m.ID == "" || !validSubscribePayload(m.Payload) {
 			return nil, false, c.closeWith(4400, "Invalid message received")
@@ -203,6 +213,8 @@ func (c *trackedConn) incoming(data []byte) (out []byte, skip bool, err error) {
 		delete(c.byClient, m.ID)
 		c.stopped[internal] = true
 		m.ID = internal
+	default:
+		return nil, false, c.closeWith(4400, "Invalid message received")
 	}
 	out, err = json.Marshal(m)
 	return out, false, err
