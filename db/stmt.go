@@ -111,13 +111,13 @@ func scanItem(rows *sql.Rows, r *itemRow, extra ...any) error {
 	return rows.Scan(append(dest[:], extra...)...)
 }
 
-// one runs q, which returns at most one item, and returns it, or
-// sql.ErrNoRows.
-func (s *Store) one(ctx context.Context, q *stmt) (*itemRow, error) {
+// one runs q, which returns at most one item (then extra), and returns
+// it, or sql.ErrNoRows.
+func (s *Store) one(ctx context.Context, q *stmt, extra ...any) (*itemRow, error) {
 	var r *itemRow
 	err := s.query(ctx, q, func(rows *sql.Rows) error {
 		r = new(itemRow)
-		return scanItem(rows, r)
+		return scanItem(rows, r, extra...)
 	})
 	if err == nil && r == nil {
 		err = sql.ErrNoRows

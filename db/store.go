@@ -114,16 +114,8 @@ func (s *Store) returning(ctx context.Context, q *stmt, evType items.EventType) 
 	obj := "json_build_object('t', " + t + ", 'id', w.id, 'o', w.owner, 'v', w.version"
 	q.sql(") SELECT ", itemColumns, ", pg_notify('", NotifyChannel, "', CASE WHEN octet_length(e.payload) < ", strconv.Itoa(maxNotifyPayload),
 		" THEN e.payload ELSE ", obj, ")::text END) IS NULL FROM w, LATERAL (SELECT ", obj, ", 'i', row_to_json(w))::text AS payload) e")
-	var r *itemRow
-	err := s.query(ctx, q, func(rows *sql.Rows) error {
-		r = new(itemRow)
-		var notified bool
-		return scanItem(rows, r, &notified)
-	})
-	if err == nil && r == nil {
-		err = sql.ErrNoRows
-	}
-	return r, err
+	var notified bool
+	return s.one(ctx, q, &notified)
 }
 
 // CreateItem stores a new item of owner.
