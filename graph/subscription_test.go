@@ -346,6 +346,35 @@ func subRead(ctx context.Context, t *testing.T, c *websocket.Conn) map[string]an
 	}
 }
 
+// subConnect opens a graphql-transport-ws socket and has it acknowledged.
+// The test closes it when it ends.
+func subConnect(ctx context.Context, t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	c, _, err := subDialWS(ctx, url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	subWrite(ctx, t, c, `{"type":"connection_init"}`)
+	if m := subRead(ctx, t, c); m["type"] != "connection_ack" {
+		t.Fatalf("got %v, want connection_ack", m)
+	}
+	return c
+}
+
+// subClosed reads until the server closes c and returns how it closed.
+func subClosed(ctx context.Context, c *websocket.Conn) websocket.CloseError {
+	for {
+		if _, _, err := c.Read(ctx); err != nil {
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) {
+				ce = websocket.CloseError{Code: -1, Reason: err.Error()}
+			}
+			return ce
+		}
+	}
+}
+
 // Every event carries the item as its change committed it: several writes
 // in one request, delivered after all of them committed, still show each
 // version in turn, and the deletion shows none.
@@ -441,15 +470,8 @@ func TestWebsocketProtocolViolations(t *testing.T) {
 			for _, m := range tt.send {
 				subWrite(ctx, t, c, m)
 			}
-			for {
-				_, _, err := c.Read(ctx)
-				if err == nil {
-					continue // connection_ack, ping
-				}
-				if got := websocket.CloseStatus(err); got != tt.want {
-					t.Fatalf("closed with %v (%v), want %v", got, err, tt.want)
-				}
-				return
+			if ce := subClosed(ctx, c); ce.Code != tt.want {
+				t.Fatalf("closed with %v, want %v", ce, tt.want)
 			}
 		})
 	}
@@ -462,15 +484,7 @@ func TestWebsocketErrorEndsTheSubscription(t *testing.T) {
 	defer e.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := subDialWS(ctx, e.url, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	subWrite(ctx, t, c, `{"type":"connection_init"}`)
-	if m := subRead(ctx, t, c); m["type"] != "connection_ack" {
-		t.Fatalf("got %v, want connection_ack", m)
-	}
+	c := subConnect(ctx, t, e.url)
 	// A persisted query's hash alone is a request too, answered in-band
 	// (gqlgen answers a miss as a result with the error, then completes).
 	subWrite(ctx, t, c, `{"id":"1","type":"subscribe","payload":{"extensions":{"persistedQuery":{"version":1,"sha256Hash":"`+strings.Repeat("0", 64)+`"}}}}`)
@@ -511,16 +525,8 @@ func TestWebsocketReusedIDAfterComplete(t *testing.T) {
 	defer e.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := subDialWS(ctx, e.url, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
 	const sub = `{"id":"d","type":"subscribe","payload":{"query":"subscription { itemEvents { type item { title } } }"}}`
-	subWrite(ctx, t, c, `{"type":"connection_init"}`)
-	if m := subRead(ctx, t, c); m["type"] != "connection_ack" {
-		t.Fatalf("got %v, want connection_ack", m)
-	}
+	c := subConnect(ctx, t, e.url)
 	subWrite(ctx, t, c, sub)
 	e.waitSubscribers(t, 1)
 	subWrite(ctx, t, c, `{"id":"d","type":"complete"}`)
@@ -539,14 +545,8 @@ func TestWebsocketReusedIDAfterComplete(t *testing.T) {
 		t.Fatalf("got %s (%v), want the pong", b, err)
 	}
 	subWrite(ctx, t, c, sub)
-	for {
-		_, _, err := c.Read(ctx)
-		if err != nil {
-			if got := websocket.CloseStatus(err); got != 4409 {
-				t.Fatalf("closed with %v (%v), want 4409", got, err)
-			}
-			break
-		}
+	if ce := subClosed(ctx, c); ce.Code != 4409 {
+		t.Fatalf("closed with %v, want 4409", ce)
 	}
 }
 
@@ -560,13 +560,7 @@ func TestSubscriptionWithTwoRootFieldsIsRefused(t *testing.T) {
 	defer cancel()
 	const query = `subscription { a: itemEvents { id } b: itemEvents { id } }`
 
-	c, _, err := subDialWS(ctx, e.url, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	subWrite(ctx, t, c, `{"type":"connection_init"}`)
-	subRead(ctx, t, c)
+	c := subConnect(ctx, t, e.url)
 	subWrite(ctx, t, c, `{"id":"1","type":"subscribe","payload":{"query":"subscription { a: itemEvents { id } b: itemEvents { id } }"}}`)
 	m := subRead(ctx, t, c)
 	if m["type"] != "error" || !strings.Contains(fmt.Sprint(m["payload"]), "GRAPHQL_VALIDATION_FAILED") ||
@@ -615,24 +609,10 @@ func TestWebsocketInvalidMessageReason(t *testing.T) {
 		t.Run(msg, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			c, _, err := subDialWS(ctx, e.url, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.CloseNow()
-			subWrite(ctx, t, c, `{"type":"connection_init"}`)
-			subRead(ctx, t, c)
+			c := subConnect(ctx, t, e.url)
 			subWrite(ctx, t, c, msg)
-			for {
-				_, _, err := c.Read(ctx)
-				if err == nil {
-					continue
-				}
-				var ce websocket.CloseError
-				if !errors.As(err, &ce) || ce.Code != 4400 || ce.Reason != "Invalid message received" {
-					t.Fatalf("closed with %v, want 4400 Invalid message received", err)
-				}
-				return
+			if ce := subClosed(ctx, c); ce.Code != 4400 || ce.Reason != "Invalid message received" {
+				t.Fatalf("closed with %v, want 4400 Invalid message received", ce)
 			}
 		})
 	}
@@ -656,13 +636,7 @@ func TestLiveCountsSubscriptions(t *testing.T) {
 		}
 	}
 	const q = `"payload":{"query":"subscription { itemEvents { id } }"}`
-	c, _, err := subDialWS(ctx, e.url, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	subWrite(ctx, t, c, `{"type":"connection_init"}`)
-	subRead(ctx, t, c)
+	c := subConnect(ctx, t, e.url)
 	subWrite(ctx, t, c, `{"id":"1","type":"subscribe",`+q+`}`)
 	subWrite(ctx, t, c, `{"id":"2","type":"subscribe",`+q+`}`)
 
